@@ -1,0 +1,9 @@
+"""Stage classes: thin wrappers that own state and call the kernels in :mod:`mediacore.dsp`."""
+
+from .denoise import Denoise
+from .dynamics import AGC, Gain, Limiter
+from .highpass import HighPass
+from .resample import COMMON_RATES, Resample
+from .vad import VAD
+
+__all__ = ["AGC", "COMMON_RATES", "Denoise", "Gain", "HighPass", "Limiter", "Resample", "VAD"]
