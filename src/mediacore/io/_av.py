@@ -1,0 +1,328 @@
+"""Shared PyAV helpers: opening files, error translation, sample conversion,
+extension and codec tables.  Private to :mod:`mediacore.io`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from fractions import Fraction
+from typing import Any
+
+import av
+import numpy as np
+
+from mediacore.errors import FormatError, MediaError, ParameterError
+
+# ---------------------------------------------------------------------------
+# Extension tables
+# ---------------------------------------------------------------------------
+
+#: extension -> (FFmpeg muxer name, default audio encoder)
+AUDIO_EXTENSIONS: dict[str, tuple[str, str]] = {
+    ".wav": ("wav", "pcm_s16le"),
+    ".flac": ("flac", "flac"),
+    ".opus": ("ogg", "libopus"),
+    ".ogg": ("ogg", "libopus"),
+    ".oga": ("ogg", "libopus"),
+    ".m4a": ("ipod", "aac"),
+    ".mp3": ("mp3", "libmp3lame"),
+    ".mka": ("matroska", "libopus"),
+}
+
+#: extension -> (FFmpeg muxer name, fallback audio encoder); these can hold video.
+VIDEO_EXTENSIONS: dict[str, tuple[str, str]] = {
+    ".mp4": ("mp4", "aac"),
+    ".m4v": ("mp4", "aac"),
+    ".mov": ("mov", "aac"),
+    ".mkv": ("matroska", "libopus"),
+    ".webm": ("webm", "libopus"),
+}
+
+#: containers that can carry several audio streams
+MULTI_AUDIO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mka", ".m4a"}
+
+#: user-facing aliases -> FFmpeg encoder names
+CODEC_ALIASES: dict[str, str] = {
+    "opus": "libopus",
+    "mp3": "libmp3lame",
+    "lame": "libmp3lame",
+    "vorbis": "libvorbis",
+    "pcm16": "pcm_s16le",
+    "pcm_16": "pcm_s16le",
+    "s16": "pcm_s16le",
+    "int16": "pcm_s16le",
+    "pcm24": "pcm_s24le",
+    "pcm_24": "pcm_s24le",
+    "s24": "pcm_s24le",
+    "pcm32": "pcm_s32le",
+    "pcm_32": "pcm_s32le",
+    "float": "pcm_f32le",
+    "float32": "pcm_f32le",
+    "pcm_float": "pcm_f32le",
+    "f32": "pcm_f32le",
+    "double": "pcm_f64le",
+    "pcm_double": "pcm_f64le",
+    "f64": "pcm_f64le",
+}
+
+#: decoder name -> encoder name producing the same codec family
+DECODER_TO_ENCODER: dict[str, str] = {
+    "aac": "aac",
+    "aac_fixed": "aac",
+    "opus": "libopus",
+    "libopus": "libopus",
+    "vorbis": "libvorbis",
+    "libvorbis": "libvorbis",
+    "mp3": "libmp3lame",
+    "mp3float": "libmp3lame",
+    "flac": "flac",
+    "alac": "alac",
+    "ac3": "ac3",
+    "eac3": "eac3",
+    "pcm_s16le": "pcm_s16le",
+    "pcm_s24le": "pcm_s24le",
+    "pcm_s32le": "pcm_s32le",
+    "pcm_f32le": "pcm_f32le",
+    "pcm_f64le": "pcm_f32le",  # we process in float32
+    "pcm_u8": "pcm_s16le",
+    "pcm_s16be": "pcm_s16be",
+    "pcm_s24be": "pcm_s24be",
+}
+
+#: per-channel default bitrates (bit/s) of lossy encoders
+DEFAULT_BITRATE_PER_CHANNEL = {
+    "aac": 80_000,
+    "libopus": 48_000,
+    "libmp3lame": 96_000,
+    "libvorbis": 80_000,
+    "ac3": 96_000,
+    "eac3": 96_000,
+}
+
+LOSSY_ENCODERS = set(DEFAULT_BITRATE_PER_CHANNEL)
+
+_DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "surround", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+#: stream / container metadata keys that describe the old encoding and must not be copied
+STALE_METADATA = {
+    "encoder",
+    "major_brand",
+    "minor_version",
+    "compatible_brands",
+    "duration",
+    "number_of_frames",
+    "number_of_bytes",
+    "bps",
+    "_statistics_writing_app",
+    "_statistics_writing_date_utc",
+    "_statistics_tags",
+}
+
+
+def split_ext(path: str | os.PathLike[str]) -> str:
+    return os.path.splitext(os.fspath(path))[1].lower()
+
+
+def output_format(path: str | os.PathLike[str]) -> tuple[str, str, bool]:
+    """(muxer, default encoder, can_hold_video) for an output path, by extension."""
+    ext = split_ext(path)
+    if ext in AUDIO_EXTENSIONS:
+        mux, enc = AUDIO_EXTENSIONS[ext]
+        return mux, enc, False
+    if ext in VIDEO_EXTENSIONS:
+        mux, enc = VIDEO_EXTENSIONS[ext]
+        return mux, enc, True
+    known = ", ".join(sorted({*AUDIO_EXTENSIONS, *VIDEO_EXTENSIONS}))
+    raise ParameterError(
+        f"{os.fspath(path)}: cannot choose an output format for extension {ext or '(none)'!r}; "
+        f"expected one of {known}"
+    )
+
+
+def resolve_codec(name: str) -> str:
+    """Map a user codec name/alias to an available FFmpeg encoder name."""
+    if not isinstance(name, str) or not name:
+        raise ParameterError(f"audio codec must be a non-empty string, got {name!r}")
+    enc = CODEC_ALIASES.get(name.lower(), name)
+    try:
+        codec = av.Codec(enc, "w")
+    except Exception as exc:  # av raises UnknownCodecError / ValueError
+        raise ParameterError(f"audio codec {name!r}: no FFmpeg encoder {enc!r} in this PyAV build") from exc
+    if codec.type != "audio":
+        raise ParameterError(f"audio codec {name!r}: {enc!r} is a {codec.type} encoder, expected audio")
+    return codec.name
+
+
+def encoder_available(name: str) -> bool:
+    try:
+        return av.Codec(name, "w").type == "audio"
+    except Exception:
+        return False
+
+
+def parse_bitrate(bitrate: int | str | None) -> int | None:
+    """Accept 128000, '128k', '1.5M' or None."""
+    if bitrate is None:
+        return None
+    if isinstance(bitrate, bool):
+        raise ParameterError(f"bitrate must be an int (bit/s) or a string like '128k', got {bitrate!r}")
+    if isinstance(bitrate, (int, np.integer)):
+        value = int(bitrate)
+    elif isinstance(bitrate, str):
+        s = bitrate.strip().lower().removesuffix("bps").removesuffix("b")
+        mult = 1
+        if s.endswith("k"):
+            mult, s = 1000, s[:-1]
+        elif s.endswith("m"):
+            mult, s = 1_000_000, s[:-1]
+        try:
+            value = int(round(float(s) * mult))
+        except ValueError:
+            raise ParameterError(f"bitrate {bitrate!r}: expected an int (bit/s) or a string like '128k'") from None
+    else:
+        raise ParameterError(f"bitrate must be an int (bit/s) or a string like '128k', got {type(bitrate).__name__}")
+    if not 1000 <= value <= 10_000_000:
+        raise ParameterError(f"bitrate {bitrate!r}: expected 1 kbit/s .. 10 Mbit/s, got {value} bit/s")
+    return value
+
+
+def layout_name(channels: int, preferred: str | None = None) -> str:
+    if preferred:
+        try:
+            if av.AudioLayout(preferred).nb_channels == channels:
+                return preferred
+        except Exception:
+            pass
+    return _DEFAULT_LAYOUTS.get(channels, f"{channels} channels")
+
+
+def clean_metadata(meta: dict[str, str]) -> dict[str, str]:
+    out = {}
+    for k, v in meta.items():
+        kl = k.lower()
+        if kl in STALE_METADATA or kl.startswith("duration") or kl.startswith("_statistics"):
+            continue
+        out[k] = v
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Opening inputs / error translation
+# ---------------------------------------------------------------------------
+
+
+def check_input_path(path: str | os.PathLike[str]) -> str:
+    p = os.fspath(path)
+    if not os.path.exists(p):
+        raise MediaError(f"{p}: no such file (expected an existing media file)")
+    if os.path.isdir(p):
+        raise MediaError(f"{p}: is a directory, expected a media file")
+    if os.path.getsize(p) == 0:
+        raise MediaError(f"{p}: file is empty (0 bytes), expected a media file")
+    return p
+
+
+@contextmanager
+def open_input(path: str | os.PathLike[str]) -> Iterator[Any]:
+    """av.open for reading with every failure mapped to MediaError."""
+    p = check_input_path(path)
+    try:
+        container = av.open(p, "r")
+    except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
+        raise MediaError(f"{p}: cannot open as a media file (corrupt, truncated or unsupported format): {exc}") from exc
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def audio_streams_or_raise(container: Any, path: str) -> list[Any]:
+    streams = list(container.streams.audio)
+    if not streams:
+        kinds = ", ".join(s.type for s in container.streams) or "none"
+        raise MediaError(f"{path}: no audio stream (expected at least one; streams found: {kinds})")
+    return streams
+
+
+# ---------------------------------------------------------------------------
+# Sample conversion
+# ---------------------------------------------------------------------------
+
+_INT_SCALE = {"s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
+
+
+def frame_to_float(frame: Any) -> np.ndarray:
+    """Decoded AudioFrame -> float32 array (channels, n), C-contiguous.
+
+    Integer formats are scaled by 1/2**(bits-1) (FFmpeg's convention), so an
+    int16 sample k becomes exactly k/32768."""
+    fmt = frame.format
+    name = fmt.name.rstrip("p") if fmt.is_planar else fmt.name
+    channels = frame.layout.nb_channels
+    arr = frame.to_ndarray()
+    if not fmt.is_planar:
+        arr = arr.reshape(-1, channels).T
+    if name in ("flt",):
+        out = arr
+    elif name == "dbl":
+        out = arr.astype(np.float32)
+    elif name in _INT_SCALE:
+        out = arr.astype(np.float32) * np.float32(1.0 / _INT_SCALE[name])
+    elif name == "u8":
+        out = (arr.astype(np.float32) - 128.0) * np.float32(1.0 / 128.0)
+    else:  # pragma: no cover - every FFmpeg sample format is listed above
+        raise FormatError(f"unsupported decoded sample format {fmt.name!r}")
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def float_to_frame(x: np.ndarray, fmt_name: str, layout: str, rate: int) -> Any:
+    """float32 (channels, n) -> AudioFrame in the encoder's sample format.
+
+    Float -> int uses round(x * 2**(bits-1)) with clipping (inverse of
+    :func:`frame_to_float`); 24-bit PCM (carried in s32) is rounded to 24 bits."""
+    planar = fmt_name.endswith("p")
+    base = fmt_name[:-1] if planar else fmt_name
+    if base == "flt":
+        data = x.astype(np.float32, copy=False)
+    elif base == "dbl":
+        data = x.astype(np.float64)
+    elif base == "s16":
+        data = np.clip(np.rint(x * 32768.0), -32768, 32767).astype(np.int16)
+    elif base == "s32":
+        data = np.clip(np.rint(x.astype(np.float64) * 2147483648.0), -2147483648, 2147483647).astype(np.int32)
+    elif base == "s24":  # pseudo-format: 24-bit values in the top bits of s32
+        v = np.clip(np.rint(x.astype(np.float64) * 8388608.0), -8388608, 8388607).astype(np.int32)
+        data = v << 8
+        fmt_name = "s32p" if planar else "s32"
+    elif base == "u8":
+        data = np.clip(np.rint(x * 128.0 + 128.0), 0, 255).astype(np.uint8)
+    else:
+        raise FormatError(f"unsupported encoder sample format {fmt_name!r}")
+    if not planar:
+        data = data.T.reshape(1, -1)
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format=fmt_name, layout=layout)
+    frame.sample_rate = rate
+    return frame
+
+
+def check_finite(block: np.ndarray, offset: int, what: str) -> None:
+    """Raise FormatError naming the first non-finite sample (index along time)."""
+    if np.isfinite(block).all():
+        return
+    bad = ~np.isfinite(block)
+    cols = np.flatnonzero(bad.any(axis=0))
+    i = int(cols[0])
+    ch = int(np.flatnonzero(bad[:, i])[0])
+    val = block[ch, i]
+    kind = "NaN" if np.isnan(val) else ("+Inf" if val > 0 else "-Inf")
+    raise FormatError(
+        f"{what}: sample {offset + i} (channel {ch}) is {kind}; expected finite audio "
+        f"(first of {int(bad.sum())} non-finite values in this block)"
+    )
+
+
+def seconds(ts: int | None, time_base: Fraction | None) -> float | None:
+    if ts is None or time_base is None:
+        return None
+    return float(ts * time_base)
