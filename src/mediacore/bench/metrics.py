@@ -310,7 +310,7 @@ def score_clip(clip: "Clip", output_48k: np.ndarray, delay: int, sr: int = 48000
       reference and ``SIG, BAK, OVRL, P808`` (DNSMOS), all at 16 kHz;
     - ``clean-only``: ``pesq_wb`` against the clean input and DNSMOS ``OVRL``;
     - ``noise-only``: ``out_dbfs`` (output mean level) and ``atten_db``
-      (input level minus output level), both at 16 kHz.
+      (input level minus output level), both full band at ``sr``.
     """
     x, sr_in = clip.load_noisy()
     if sr_in != sr:
@@ -319,13 +319,15 @@ def score_clip(clip: "Clip", output_48k: np.ndarray, delay: int, sr: int = 48000
     if out.ndim != 1:
         raise FormatError(f"clip {clip.id}: output must be 1-D, got shape {out.shape}")
     y = align(out.astype(np.float64), delay, x.size)
-    y16 = to_16k(y, sr)
 
     if clip.kind == "noise-only":
-        # 16 kHz like every other metric: 8-24 kHz is not scored anywhere.
-        in_db = level_dbfs(to_16k(x, sr))
-        out_db = level_dbfs(y16)
+        # Full band at the system rate: residual noise or artefacts above 8 kHz
+        # are audible, so they must count here (speech metrics ignore that band).
+        in_db = level_dbfs(x)
+        out_db = level_dbfs(y)
         return {"out_dbfs": out_db, "atten_db": in_db - out_db}
+
+    y16 = to_16k(y, sr)
 
     ref, sr_ref = clip.load_clean()
     if sr_ref != sr or ref.size != x.size:
