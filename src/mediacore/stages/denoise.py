@@ -14,11 +14,13 @@ DSP_RATES = (8000, 16000, 24000, 32000, 48000)
 class _SpectralBackend:
     """Classical STFT suppressor (see :mod:`mediacore.dsp.spectral`): 10 ms hop, 20 ms window."""
 
-    def __init__(self, sample_rate: int, max_attenuation_db: float, coarse_above_hz: float) -> None:
+    def __init__(self, sample_rate: int, max_attenuation_db: float, coarse_above_hz: float,
+                 overlap: int = 2) -> None:
         self.hop = sample_rate // 100
-        self.window = spectral.sqrt_hann(2 * self.hop)
-        n_bins = self.hop + 1
-        bin_hz = sample_rate / (2 * self.hop)
+        self.win_len = overlap * self.hop
+        self.window = spectral.sqrt_hann(self.win_len, overlap)
+        n_bins = self.win_len // 2 + 1
+        bin_hz = sample_rate / self.win_len
         band_of_bin = np.full(n_bins, -1, np.int64)
         start = int(round(coarse_above_hz / bin_hz))
         band_bins = max(1, int(round(1000.0 / bin_hz)))  # 1 kHz bands
@@ -36,22 +38,34 @@ class _SpectralBackend:
         p[spectral.P_SPP_LO] = int(300 / bin_hz)
         p[spectral.P_SPP_HI] = int(4000 / bin_hz) + 1
         p[spectral.P_GAIN_SMOOTH] = 0.0
+        p[spectral.P_MIN_BIAS] = 3.0
+        p[spectral.P_MIN_LOWER] = 0.0
+        p[spectral.P_ZETA_MIN] = 10.0 ** (-10.0 / 10.0)
+        p[spectral.P_ZETA_MAX] = 10.0 ** (-5.0 / 10.0)
+        p[spectral.P_Q_MAX] = 0.95
+        p[spectral.P_SPEECH_FLOOR] = 10.0 ** (-12.0 / 20.0)
+        p[spectral.P_FRAME_LO_DB] = 0.0
+        p[spectral.P_FRAME_HI_DB] = 10.0
         self.params = p
 
     def allocate(self, c: int) -> None:
-        k = self.hop + 1
-        self.inbuf = np.zeros((c, 2 * self.hop))
-        self.ola = np.zeros((c, self.hop))
+        k = self.win_len // 2 + 1
+        self.inbuf = np.zeros((c, self.win_len))
+        self.ola = np.zeros((c, self.win_len - self.hop))
         self.noise = np.zeros((c, k))
         self.clean_prev = np.zeros((c, k))
         self.spp_bar = np.zeros((c, k))
         self.gain_prev = np.ones((c, k))
+        self.smooth_pow = np.zeros((c, k))
+        self.sub_min = np.zeros((c, k))
+        self.win_min = np.zeros((c, k, spectral.N_SUBWIN))
+        self.zeta = np.zeros((c, k))
         self.n_frames = np.zeros(c, np.int64)
 
     def process(self, x: np.ndarray, speech_prob: np.ndarray) -> np.ndarray:
         out = np.empty_like(x)
-        spectral.denoise_blocks(x, out, self.inbuf, self.ola, self.noise, self.clean_prev, self.spp_bar,
-                                self.gain_prev, self.n_frames, self.window, self.band_of_bin, self.n_bands,
+        spectral.denoise_blocks(x, out, self.hop, self.inbuf, self.ola, self.noise, self.clean_prev, self.spp_bar,
+                                self.gain_prev, self.smooth_pow, self.sub_min, self.win_min, self.zeta, self.n_frames, self.window, self.band_of_bin, self.n_bands,
                                 self.params, speech_prob)
         return out
 
@@ -71,6 +85,9 @@ class Denoise(Stage):
         0 leaves the signal unchanged (but delayed).
     coarse_above_hz : float, default 8000
         Above this, bins share one gain per 1 kHz band.
+    window_ms : {20, 30, 40}, default 20
+        STFT window (hop 10 ms).  Longer windows resolve harmonics better and
+        add latency: latency = window - 10 ms.
     num_channels : int, optional
         Channels are independent streams.
 
@@ -82,23 +99,25 @@ class Denoise(Stage):
     BACKENDS = ("dsp",)
 
     def __init__(self, *, sample_rate: int, backend: str = "dsp", max_attenuation_db: float = 25.0,
-                 coarse_above_hz: float = 8000.0, num_channels: int | None = None) -> None:
+                 coarse_above_hz: float = 8000.0, window_ms: int = 20, num_channels: int | None = None) -> None:
         self.backend = check_choice("Denoise", "backend", backend, self.BACKENDS)
         self.max_attenuation_db = check_range("Denoise", "max_attenuation_db", max_attenuation_db, 0.0, 80.0)
         self.coarse_above_hz = check_range("Denoise", "coarse_above_hz", coarse_above_hz, 0.0, 1e6)
         if sample_rate not in DSP_RATES:
             raise ParameterError(
                 f"Denoise: expected sample_rate in {DSP_RATES}, got {sample_rate} (insert Resample first)")
-        self._impl = _SpectralBackend(sample_rate, self.max_attenuation_db, self.coarse_above_hz)
+        self.window_ms = check_choice("Denoise", "window_ms", window_ms, (20, 30, 40))
+        self._impl = _SpectralBackend(sample_rate, self.max_attenuation_db, self.coarse_above_hz,
+                                      overlap=self.window_ms // 10)
         self.block_size = self._impl.hop
         super().__init__(sample_rate=sample_rate, num_channels=num_channels)
 
     @property
     def latency(self) -> int:
-        return self._impl.hop
+        return self._impl.win_len - self._impl.hop
 
     def _params(self):
-        return {"backend": self.backend, "max_attenuation_db": self.max_attenuation_db}
+        return {"backend": self.backend, "max_attenuation_db": self.max_attenuation_db, "window_ms": self.window_ms}
 
     def _allocate(self, num_channels: int) -> None:
         self._impl.allocate(num_channels)
