@@ -24,7 +24,11 @@ def default_chain(*, sample_rate: int, num_channels: int | None = None, denoise:
                   agc: bool = True, highpass: bool = True, vad: str = "webrtc",
                   max_attenuation_db: float = 25.0, target_level_dbfs: float = -23.0,
                   highpass_hz: float = 80.0, **denoise_options: Any) -> Pipeline:
-    """Build ``[Resample] -> HighPass -> Denoise -> VAD -> AGC -> [Resample]``.
+    """Build ``[Resample] -> Denoise (with high-pass) -> VAD -> AGC -> [Resample]``.
+
+    With a denoiser the high-pass is done inside its spectral gain (zero
+    phase, no extra cost); with ``denoise="none"`` a HighPass stage (IIR)
+    takes its place.
 
     Input at a rate the stages don't take natively (44.1, 22.05, 24 kHz ...)
     is resampled to 48 kHz (16 kHz below that) and back, so the output has
@@ -37,11 +41,11 @@ def default_chain(*, sample_rate: int, num_channels: int | None = None, denoise:
     stages = []
     if rate != sample_rate:
         stages.append(Resample(sample_rate=sample_rate, output_sample_rate=rate))
-    if highpass:
-        stages.append(HighPass(sample_rate=rate, cutoff_hz=highpass_hz))
     if denoise != "none":
         stages.append(Denoise(sample_rate=rate, backend=denoise, max_attenuation_db=max_attenuation_db,
-                              **denoise_options))
+                              highpass_hz=highpass_hz if highpass else None, **denoise_options))
+    elif highpass:
+        stages.append(HighPass(sample_rate=rate, cutoff_hz=highpass_hz))
     if agc:
         stages.append(VAD(sample_rate=rate, backend=vad))
         stages.append(AGC(sample_rate=rate, target_level_dbfs=target_level_dbfs))

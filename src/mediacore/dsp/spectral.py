@@ -60,7 +60,7 @@ def _presence(z, z_min, z_max):
 
 @njit(cache=True, nogil=True)
 def denoise_blocks(x, out, hop, inbuf, ola, noise, clean_prev, spp_bar, gain_prev, smooth_pow, sub_min, win_min,
-                   zeta, n_frames, window, band_of_bin, n_bands, params, speech_prob):
+                   zeta, n_frames, window, band_of_bin, n_bands, shaping, params, speech_prob):
     """Suppress noise in ``x`` (channels, k*hop) -> ``out``; latency = window - hop.
 
     State per channel: ``inbuf`` (window) last input frame, ``ola``
@@ -70,7 +70,8 @@ def denoise_blocks(x, out, hop, inbuf, ola, noise, clean_prev, spp_bar, gain_pre
     sub-window, ``win_min`` (bins, N_SUBWIN) minima of the previous
     sub-windows, ``zeta`` averaged a-priori SNR; ``n_frames`` frame counter.
     ``band_of_bin[k]`` is -1 for bins with their own gain, else the shared
-    band index.  ``speech_prob`` (channels, k) receives a per-block speech
+    band index.  ``shaping`` (bins) multiplies the final gain: a zero-phase
+    fixed filter (the high-pass) at no extra cost or latency.  ``speech_prob`` (channels, k) receives a per-block speech
     probability.
     """
     n_ch, n = x.shape
@@ -178,7 +179,9 @@ def denoise_blocks(x, out, hop, inbuf, ola, noise, clean_prev, spp_bar, gain_pre
                 g_h1 = min(xi[k] / (1.0 + xi[k]) * math.exp(0.5 * expint_e1(max(v, 1e-10))), 1.0)
                 presence = 1.0 / (1.0 + q / (1.0 - q) * (1.0 + xi[k]) * math.exp(-min(v, 200.0)))
                 clean_prev[c, k] = g_h1 * g_h1 * power[k]
-                gain[k] = max(g_h1 ** presence * floor ** (1.0 - presence), floor)
+                # the shallow speech-frame floor is for the speech band; coarse high bands keep the deep one
+                fl = floor if band_of_bin[k] < 0 else g_floor
+                gain[k] = max(g_h1 ** presence * fl ** (1.0 - presence), fl)
             # one gain per band in the coarse high band
             if n_bands > 0:
                 for j in range(n_bands):
@@ -199,7 +202,7 @@ def denoise_blocks(x, out, hop, inbuf, ola, noise, clean_prev, spp_bar, gain_pre
                 if g < gain_prev[c, k]:
                     g = g_smooth * gain_prev[c, k] + (1.0 - g_smooth) * g
                 gain_prev[c, k] = g
-                spec[k] = spec[k] * g
+                spec[k] = spec[k] * (g * shaping[k])
             y = np.fft.irfft(spec, win_len)
             for i in range(hop):
                 out[c, b * hop + i] = ola[c, i] + y[i] * window[i]
