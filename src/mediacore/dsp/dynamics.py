@@ -7,8 +7,8 @@ from numba import njit
 
 # indices into the AGC `params` array
 (A_TARGET_DB, A_MAX_GAIN_DB, A_MIN_GAIN_DB, A_STEP_DB, A_LEVEL_ALPHA, A_NOISE_ALPHA,
- A_MAX_NOISE_DB, A_GATE_DB) = range(8)
-N_AGC_PARAMS = 8
+ A_MAX_NOISE_DB, A_GATE_DB, A_MIN_SPEECH_DB, A_WARMUP_BLOCKS) = range(10)
+N_AGC_PARAMS = 10
 
 
 @njit(cache=True, nogil=True)
@@ -22,7 +22,7 @@ def apply_gain_ramp(x, out, gain_from, gain_to):
 
 
 @njit(cache=True, nogil=True)
-def agc_blocks(x, out, block, speech, level_pow, noise_pow, gain_db, params, gain_out):
+def agc_blocks(x, out, block, speech, level_pow, noise_pow, n_speech, gain_db, params, gain_out):
     """Adaptive digital gain toward a target speech level, block by block.
 
     ``speech`` (channels, blocks) int8: 1 speech, 0 not, -1 unknown (then a
@@ -50,12 +50,18 @@ def agc_blocks(x, out, block, speech, level_pow, noise_pow, gain_db, params, gai
             if is_speech < 0:
                 floor = noise_pow[c] if noise_pow[c] > 0.0 else 1e-7
                 is_speech = 1 if 10.0 * math.log10(p / floor) > params[A_GATE_DB] and p > 1e-7 else 0
+            if is_speech == 1 and 10.0 * math.log10(p) < params[A_MIN_SPEECH_DB]:
+                is_speech = 0
             if is_speech == 1:
-                level_pow[c] = p if level_pow[c] == 0.0 else a_lvl * level_pow[c] + (1.0 - a_lvl) * p
+                n_speech[c] += 1
+                if n_speech[c] <= params[A_WARMUP_BLOCKS]:
+                    level_pow[c] += (p - level_pow[c]) / n_speech[c]
+                else:
+                    level_pow[c] = a_lvl * level_pow[c] + (1.0 - a_lvl) * p
             else:
                 noise_pow[c] = p if noise_pow[c] == 0.0 else a_noise * noise_pow[c] + (1.0 - a_noise) * p
             g_old = gain_db[c]
-            if level_pow[c] > 0.0:
+            if n_speech[c] >= 0.25 * params[A_WARMUP_BLOCKS]:
                 want = target - 10.0 * math.log10(level_pow[c])
                 want = min(max(want, params[A_MIN_GAIN_DB]), params[A_MAX_GAIN_DB])
                 if noise_pow[c] > 0.0:

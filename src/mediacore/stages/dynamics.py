@@ -114,7 +114,9 @@ class AGC(Stage):
     min_gain_db : float, default -20
     max_gain_change_db_per_s : float, default 15
     max_noise_level_dbfs : float, default -50
-    level_time_constant_ms : float, default 800
+    level_time_constant_ms : float, default 2000
+        After the first second of speech (a plain average), the level is an
+        exponential average with this time constant.
     ceiling_dbfs, lookahead_ms, release_ms
         The limiter's (see :class:`Limiter`); ``lookahead_ms`` is the latency.
 
@@ -124,7 +126,7 @@ class AGC(Stage):
 
     def __init__(self, *, sample_rate: int, target_level_dbfs: float = -23.0, max_gain_db: float = 30.0,
                  min_gain_db: float = -20.0, max_gain_change_db_per_s: float = 15.0,
-                 max_noise_level_dbfs: float = -50.0, level_time_constant_ms: float = 800.0,
+                 max_noise_level_dbfs: float = -50.0, level_time_constant_ms: float = 2000.0,
                  ceiling_dbfs: float = -1.0, lookahead_ms: float = 1.0, release_ms: float = 60.0,
                  num_channels: int | None = None) -> None:
         self.target_level_dbfs = check_range("AGC", "target_level_dbfs", target_level_dbfs, -60.0, 0.0)
@@ -145,6 +147,8 @@ class AGC(Stage):
         p[k.A_NOISE_ALPHA] = math.exp(-10.0 / 500.0)
         p[k.A_MAX_NOISE_DB] = self.max_noise_level_dbfs
         p[k.A_GATE_DB] = 10.0
+        p[k.A_MIN_SPEECH_DB] = -60.0
+        p[k.A_WARMUP_BLOCKS] = 100.0
         self._p = p
         self._limiter = Limiter(sample_rate=sample_rate, ceiling_dbfs=ceiling_dbfs, lookahead_ms=lookahead_ms,
                                 release_ms=release_ms)
@@ -162,6 +166,7 @@ class AGC(Stage):
     def _allocate(self, num_channels: int) -> None:
         self._level = np.zeros(num_channels)
         self._noise = np.zeros(num_channels)
+        self._n_speech = np.zeros(num_channels, np.int64)
         self._gain = np.zeros(num_channels)
         self._limiter.reset()
 
@@ -174,6 +179,7 @@ class AGC(Stage):
             flags = np.full((x.shape[0], n_blocks), -1, np.int8)
         gained = np.empty_like(x)
         gain_db = np.empty((x.shape[0], n_blocks), np.float32)
-        k.agc_blocks(x, gained, self.block_size, flags, self._level, self._noise, self._gain, self._p, gain_db)
+        k.agc_blocks(x, gained, self.block_size, flags, self._level, self._noise, self._n_speech, self._gain, self._p,
+                     gain_db)
         meta["gain_db"] = gain_db
         return self._limiter._push(gained, meta)
