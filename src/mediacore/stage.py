@@ -38,9 +38,9 @@ class Stage:
 
     def __init__(self, *, sample_rate: int, num_channels: int | None = None,
                  output_sample_rate: int | None = None) -> None:
-        self._sample_rate = _check_rate(self.name, sample_rate, "sample_rate")
+        self._sample_rate = check_sample_rate(self.name, sample_rate, "sample_rate")
         self._output_sample_rate = (self._sample_rate if output_sample_rate is None
-                                    else _check_rate(self.name, output_sample_rate, "output_sample_rate"))
+                                    else check_sample_rate(self.name, output_sample_rate, "output_sample_rate"))
         if num_channels is not None and (int(num_channels) != num_channels or num_channels < 1):
             raise ParameterError(f"{self.name}: expected num_channels >= 1 or None, got {num_channels!r}")
         self._declared_channels = None if num_channels is None else int(num_channels)
@@ -192,7 +192,8 @@ class Stage:
         return y
 
 
-def _check_rate(owner: str, rate: Any, what: str) -> int:
+def check_sample_rate(owner: str, rate: Any, what: str = "sample_rate") -> int:
+    """Raise a ParameterError naming the stage unless ``rate`` is a positive integer."""
     if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
         raise ParameterError(f"{owner}: expected {what} as a positive integer in Hz, got {rate!r}")
     return int(rate)

@@ -22,7 +22,7 @@ def apply_gain_ramp(x, out, gain_from, gain_to):
 
 
 @njit(cache=True, nogil=True)
-def agc_blocks(x, out, block, speech, level_pow, noise_pow, n_speech, gain_db, params, gain_out):
+def agc_blocks(x, out, block, speech, level_pow, noise_pow, floor_db, n_speech, gain_db, params, gain_out):
     """Adaptive digital gain toward a target speech level, block by block.
 
     ``speech`` (channels, blocks) int8: 1 speech, 0 not, -1 unknown (then a
@@ -46,11 +46,12 @@ def agc_blocks(x, out, block, speech, level_pow, noise_pow, n_speech, gain_db, p
             for i in range(s0, s0 + block):
                 acc += x[c, i] * x[c, i]
             p = acc / block + 1e-12
+            p_db = 10.0 * math.log10(p)
+            floor_db[c] = min(p_db, floor_db[c] + 0.03)
             is_speech = speech[c, b]
             if is_speech < 0:
-                floor = noise_pow[c] if noise_pow[c] > 0.0 else 1e-7
-                is_speech = 1 if 10.0 * math.log10(p / floor) > params[A_GATE_DB] and p > 1e-7 else 0
-            if is_speech == 1 and 10.0 * math.log10(p) < params[A_MIN_SPEECH_DB]:
+                is_speech = 1 if p_db > floor_db[c] + params[A_GATE_DB] else 0
+            if is_speech == 1 and p_db < params[A_MIN_SPEECH_DB]:
                 is_speech = 0
             if is_speech == 1:
                 n_speech[c] += 1

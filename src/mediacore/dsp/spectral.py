@@ -150,8 +150,6 @@ def denoise_blocks(x, out, hop, inbuf, ola, noise, clean_prev, spp_bar, gain_pre
                     noise[c, k] = alpha_n * noise[c, k] + (1.0 - alpha_n) * expected_noise
                     noise[c, k] = min(max(noise[c, k], params[P_MIN_LOWER] * p_min), min_bias * p_min)
                 noise[c, k] = max(noise[c, k], 1e-14)
-                if lo <= k < hi:
-                    spp_acc += ph1
                 g_post = p / noise[c, k]
                 post[k] = g_post
                 # decision-directed a-priori SNR, and its recursive average for speech presence
@@ -178,6 +176,8 @@ def denoise_blocks(x, out, hop, inbuf, ola, noise, clean_prev, spp_bar, gain_pre
                 v = xi[k] * post[k] / (1.0 + xi[k])
                 g_h1 = min(xi[k] / (1.0 + xi[k]) * math.exp(0.5 * expint_e1(max(v, 1e-10))), 1.0)
                 presence = 1.0 / (1.0 + q / (1.0 - q) * (1.0 + xi[k]) * math.exp(-min(v, 200.0)))
+                if lo <= k < hi:
+                    spp_acc += presence
                 clean_prev[c, k] = g_h1 * g_h1 * power[k]
                 # the shallow speech-frame floor is for the speech band; coarse high bands keep the deep one
                 fl = floor if band_of_bin[k] < 0 else g_floor

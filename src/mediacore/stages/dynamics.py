@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..dsp import dynamics as k
-from ..stage import Stage, check_range
+from ..stage import Stage, check_sample_rate, check_range
 
 
 class Gain(Stage):
@@ -17,6 +17,7 @@ class Gain(Stage):
     """
 
     def __init__(self, *, sample_rate: int, gain_db: float = 0.0, num_channels: int | None = None) -> None:
+        sample_rate = check_sample_rate("Gain", sample_rate)
         self._gain_db = check_range("Gain", "gain_db", gain_db, -120.0, 120.0)
         super().__init__(sample_rate=sample_rate, num_channels=num_channels)
 
@@ -64,6 +65,7 @@ class Limiter(Stage):
 
     def __init__(self, *, sample_rate: int, ceiling_dbfs: float = -1.0, lookahead_ms: float = 1.0,
                  release_ms: float = 60.0, num_channels: int | None = None) -> None:
+        sample_rate = check_sample_rate("Limiter", sample_rate)
         self.ceiling_dbfs = check_range("Limiter", "ceiling_dbfs", ceiling_dbfs, -60.0, 0.0)
         self.lookahead_ms = check_range("Limiter", "lookahead_ms", lookahead_ms, 0.0, 50.0)
         self.release_ms = check_range("Limiter", "release_ms", release_ms, 1.0, 5000.0)
@@ -100,7 +102,7 @@ class AGC(Stage):
 
     The speech level is estimated on speech blocks only: from ``meta["speech"]``
     when a VAD runs earlier in the pipeline, else from a level gate 10 dB
-    above the tracked noise level.  The gain follows ``target - level`` at no
+    above a tracked level floor.  The gain follows ``target - level`` at no
     more than ``max_gain_change_db_per_s``, never exceeds ``max_gain_db``, and
     never lifts the noise (level of non-speech blocks) above
     ``max_noise_level_dbfs``.  A look-ahead limiter at ``ceiling_dbfs``
@@ -129,6 +131,7 @@ class AGC(Stage):
                  max_noise_level_dbfs: float = -50.0, level_time_constant_ms: float = 2000.0,
                  ceiling_dbfs: float = -1.0, lookahead_ms: float = 1.0, release_ms: float = 60.0,
                  num_channels: int | None = None) -> None:
+        sample_rate = check_sample_rate("AGC", sample_rate)
         self.target_level_dbfs = check_range("AGC", "target_level_dbfs", target_level_dbfs, -60.0, 0.0)
         self.max_gain_db = check_range("AGC", "max_gain_db", max_gain_db, 0.0, 60.0)
         self.min_gain_db = check_range("AGC", "min_gain_db", min_gain_db, -60.0, 0.0)
@@ -167,6 +170,7 @@ class AGC(Stage):
         self._level = np.zeros(num_channels)
         self._noise = np.zeros(num_channels)
         self._n_speech = np.zeros(num_channels, np.int64)
+        self._floor_db = np.full(num_channels, np.inf)
         self._gain = np.zeros(num_channels)
         self._limiter.reset()
 
@@ -179,7 +183,7 @@ class AGC(Stage):
             flags = np.full((x.shape[0], n_blocks), -1, np.int8)
         gained = np.empty_like(x)
         gain_db = np.empty((x.shape[0], n_blocks), np.float32)
-        k.agc_blocks(x, gained, self.block_size, flags, self._level, self._noise, self._n_speech, self._gain, self._p,
+        k.agc_blocks(x, gained, self.block_size, flags, self._level, self._noise, self._floor_db, self._n_speech, self._gain, self._p,
                      gain_db)
         meta["gain_db"] = gain_db
         return self._limiter._push(gained, meta)

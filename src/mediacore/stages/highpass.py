@@ -6,7 +6,7 @@ import numpy as np
 from scipy.signal import butter
 
 from ..dsp.iir import sosfilt_inplace
-from ..stage import Stage, check_range
+from ..stage import Stage, check_sample_rate, check_range
 
 
 class HighPass(Stage):
@@ -27,6 +27,7 @@ class HighPass(Stage):
 
     def __init__(self, *, sample_rate: int, cutoff_hz: float = 80.0, order: int = 4,
                  num_channels: int | None = None) -> None:
+        sample_rate = check_sample_rate("HighPass", sample_rate)
         self.cutoff_hz = check_range("HighPass", "cutoff_hz", cutoff_hz, 1.0, 0.45 * sample_rate)
         if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= 8:
             from ..errors import ParameterError

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..dsp.vad import energy_speech_prob, hangover_decision
 from ..errors import MissingDependencyError, ParameterError
-from ..stage import Stage, check_choice, check_range
+from ..stage import Stage, check_sample_rate, check_choice, check_range
 
 WEBRTC_RATES = (8000, 16000, 32000, 48000)
 
@@ -39,6 +39,7 @@ class VAD(Stage):
 
     def __init__(self, *, sample_rate: int, backend: str = "webrtc", mode: int = 2, threshold_db: float = 9.0,
                  hangover_ms: float = 200.0, num_channels: int | None = None) -> None:
+        sample_rate = check_sample_rate("VAD", sample_rate)
         self.backend = check_choice("VAD", "backend", backend, self.BACKENDS)
         self.mode = check_choice("VAD", "mode", mode, (0, 1, 2, 3))
         self.threshold_db = check_range("VAD", "threshold_db", threshold_db, 0.0, 60.0)
