@@ -122,7 +122,7 @@ def test_demo_no_agc_si_sdr_gain(tmp_path, capsys):
     assert sf.info(str(out / "output.wav")).frames == sf.info(str(out / "input.wav")).frames
     printed = capsys.readouterr().out
     assert f"{m['si_sdr_out_db']:.2f}" in printed
-    assert m["chain"] == "HighPass -> Denoise"
+    assert m["chain"] == "Denoise"
 
 
 # ---------------------------------------------------------------------------
