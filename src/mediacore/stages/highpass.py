@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import butter
 
 from ..dsp.iir import sosfilt_inplace
 from ..stage import Stage, check_sample_rate, check_range
@@ -33,6 +32,8 @@ class HighPass(Stage):
             from ..errors import ParameterError
             raise ParameterError(f"HighPass: expected order as an integer in [1, 8], got {order!r}")
         self.order = order
+        from scipy.signal import butter  # deferred: scipy.signal costs 0.5 s of import time
+
         self._sos = np.ascontiguousarray(butter(order, self.cutoff_hz, "highpass", fs=sample_rate, output="sos"))
         super().__init__(sample_rate=sample_rate, num_channels=num_channels)
 
