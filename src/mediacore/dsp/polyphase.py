@@ -42,7 +42,7 @@ def design_resampler(rate_in: int, rate_out: int, *, passband: float = 0.9,
     return up, down, phases, half // down
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=True)  # lets the dot product vectorise
 def resample_push(x, phases, up, down, hist, counters, out):
     """Resample a chunk ``x`` (channels, n); return the number of outputs written.
 
@@ -56,37 +56,31 @@ def resample_push(x, phases, up, down, hist, counters, out):
     n_hist = n_taps - 1
     n_in_before = counters[0]
     n_in_after = n_in_before + n
-    j = counters[1]
+    j0 = counters[1]
+    # history and new input in one contiguous buffer: the inner loop is a plain dot product
+    buf = np.empty(n_hist + n)
     n_written = 0
-    while True:
-        t = j * down
-        base = t // up
-        if base >= n_in_after:
-            break
-        p = t - base * up
-        # position of input `base` in the virtual buffer hist ++ x
-        pos = base - n_in_before + n_hist
-        for c in range(n_ch):
+    for c in range(n_ch):
+        buf[:n_hist] = hist[c]
+        for i in range(n):
+            buf[n_hist + i] = x[c, i]
+        j = j0
+        n_written = 0
+        while True:
+            t = j * down
+            base = t // up
+            if base >= n_in_after:
+                break
+            row = phases[t - base * up]
+            # newest input used is at buffer index `pos`, the oldest at pos - (n_taps - 1)
+            pos = base - n_in_before + n_hist
             acc = 0.0
             for k in range(n_taps):
-                b = pos - k
-                if b >= n_hist:
-                    acc += phases[p, k] * x[c, b - n_hist]
-                else:
-                    acc += phases[p, k] * hist[c, b]
+                acc += row[k] * buf[pos - k]
             out[c, n_written] = acc
-        n_written += 1
-        j += 1
-    # keep the last n_hist inputs
-    for c in range(n_ch):
-        if n >= n_hist:
-            for k in range(n_hist):
-                hist[c, k] = x[c, n - n_hist + k]
-        else:
-            for k in range(n_hist - n):
-                hist[c, k] = hist[c, k + n]
-            for k in range(n):
-                hist[c, n_hist - n + k] = x[c, k]
+            n_written += 1
+            j += 1
+        hist[c] = buf[n:]
     counters[0] = n_in_after
-    counters[1] = j
+    counters[1] = j0 + n_written
     return n_written
