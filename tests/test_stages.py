@@ -156,7 +156,7 @@ def test_denoise_rejects_unsupported_rate_with_hint():
     with pytest.raises(errors.ParameterError,
                        match=r"Denoise: expected sample_rate in \(8000, 16000, 24000, 32000, 48000\), got 44100 \(insert Resample first\)"):
         mc.Denoise(sample_rate=44100)
-    with pytest.raises(errors.ParameterError, match=r"Denoise: expected backend in \('dsp',\), got 'magic'"):
+    with pytest.raises(errors.ParameterError, match=r"Denoise: expected backend in \(.dsp.*\), got .magic."):
         mc.Denoise(sample_rate=48000, backend="magic")
 
 

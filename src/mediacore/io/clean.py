@@ -32,7 +32,7 @@ from mediacore.io._av import (
 )
 from mediacore.io.atomic import atomic_output
 from mediacore.io.read import MAX_END_PADDING, AudioStreamDecoder
-from mediacore.io.write import AudioStreamEncoder, open_output
+from mediacore.io.write import AudioStreamEncoder, output_container
 
 #: seconds of audio handed to ``pipeline.process`` per call
 BLOCK_SECONDS = 0.25
@@ -403,17 +403,10 @@ def clean_media(
         with atomic_output(dst) as tmp:
             with open_input(src) as ic:
                 job.prime(ic, progress)
-                oc = open_output(tmp, muxer, movie_timescale=job.out_rate0)
-                try:
+                with output_container(tmp, muxer, movie_timescale=job.out_rate0, what=dst,
+                                      file_desc="the output file") as oc:
                     job.build(ic, oc)
                     job.run(oc)
-                except BaseException:
-                    _close_quietly(oc)
-                    raise
-                try:
-                    oc.close()
-                except av.FFmpegError as exc:
-                    raise MediaError(f"{dst}: error finalizing the output file: {exc}") from exc
             # the input is closed before the temporary file replaces the output
     finally:
         job.close_progress()
@@ -589,10 +582,3 @@ class _CleanJob:
         self.reports = tuple(j.finish() for j in jobs)
         r0 = self.reports[0]
         update(self.total_s or r0.input_samples / r0.input_sample_rate)
-
-
-def _close_quietly(container: Any) -> None:
-    try:
-        container.close()
-    except Exception:
-        pass

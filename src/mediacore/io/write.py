@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from typing import Any
 
@@ -286,6 +288,27 @@ def open_output(path: str, muxer: str, *, movie_timescale: int | None = None) ->
         raise MediaError(f"{path}: cannot create {muxer} output: {exc}") from exc
 
 
+@contextmanager
+def output_container(path: str, muxer: str, *, movie_timescale: int | None = None, what: str,
+                     file_desc: str = "the file") -> Iterator[Any]:
+    """``open_output(path, ...)``, closed on leaving the block.
+
+    If the block raises, the container is closed quietly and the exception
+    propagates; otherwise it is closed (trailer written) and a failure there
+    is a MediaError "{what}: error finalizing {file_desc}: ...".
+    """
+    oc = open_output(path, muxer, movie_timescale=movie_timescale)
+    try:
+        yield oc
+    except BaseException:
+        _close_quietly(oc)
+        raise
+    try:
+        oc.close()
+    except av.FFmpegError as exc:
+        raise MediaError(f"{what}: error finalizing {file_desc}: {exc}") from exc
+
+
 def pick_codec_for(path: str, codec: str | None) -> tuple[str, str]:
     """(muxer, encoder) for write_audio."""
     muxer, default_enc, _ = output_format(path)
@@ -321,29 +344,20 @@ def write_audio(
     muxer, enc = pick_codec_for(p, codec)
     br = parse_bitrate(bitrate)
     channels, n = x.shape
-    with atomic_output(p) as tmp:
-        oc = open_output(tmp, muxer, movie_timescale=rate)
+    with atomic_output(p) as tmp, output_container(tmp, muxer, movie_timescale=rate, what=p) as oc:
         try:
-            try:
-                encoder = AudioStreamEncoder(oc, enc, in_rate=rate, channels=channels, bitrate=br, what=p)
-            except ValueError as exc:
-                raise ParameterError(f"{p}: {exc}") from exc
-            except av.FFmpegError as exc:
-                raise ParameterError(
-                    f"{p}: encoder {enc} rejects {channels} ch at {rate} Hz: {exc}"
-                ) from exc
-            total = round(n * encoder.rate / rate)
-            step = 1 << 16
-            for i in range(0, n, step):
-                encoder.write(x[:, i : i + step])
-            encoder.finish(total)
-        except BaseException:
-            _close_quietly(oc)
-            raise
-        try:
-            oc.close()
+            encoder = AudioStreamEncoder(oc, enc, in_rate=rate, channels=channels, bitrate=br, what=p)
+        except ValueError as exc:
+            raise ParameterError(f"{p}: {exc}") from exc
         except av.FFmpegError as exc:
-            raise MediaError(f"{p}: error finalizing the file: {exc}") from exc
+            raise ParameterError(
+                f"{p}: encoder {enc} rejects {channels} ch at {rate} Hz: {exc}"
+            ) from exc
+        total = round(n * encoder.rate / rate)
+        step = 1 << 16
+        for i in range(0, n, step):
+            encoder.write(x[:, i : i + step])
+        encoder.finish(total)
 
 
 def _close_quietly(container: Any) -> None:

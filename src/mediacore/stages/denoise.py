@@ -1,27 +1,49 @@
-"""Denoise: noise suppression stage with selectable backends."""
+"""Denoise: noise suppression stage with selectable backends.
+
+A backend is an object with ``block_size`` and ``latency`` (samples),
+``allocate(num_channels)`` (build all state) and ``process(x, speech_prob)``
+(whole blocks in, as many samples out; it may fill ``speech_prob``
+(channels, blocks), which arrives filled with NaN: left NaN means none).  ``register_backend(name, factory)``
+adds one; the factory is called as ``factory(sample_rate,
+max_attenuation_db, highpass_hz, **options)`` and raises ParameterError /
+MissingDependencyError with the stage name in the message.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..dsp import spectral
+from typing import Any, Callable
+
 from ..errors import ParameterError
 from ..stage import Stage, check_sample_rate, check_choice, check_range
 
 DSP_RATES = (8000, 16000, 24000, 32000, 48000)
 
 
-class _SpectralBackend:
-    """Classical STFT suppressor (see :mod:`mediacore.dsp.spectral`): 10 ms hop."""
+class SpectralBackend:
+    """Classical STFT suppressor (see :mod:`mediacore.dsp.spectral`): 10 ms hop.
 
-    def __init__(self, sample_rate: int, max_attenuation_db: float, coarse_above_hz: float,
-                 overlap: int, highpass_hz: float | None) -> None:
-        self.hop = sample_rate // 100
+    Options: ``coarse_above_hz`` (8000: above it one gain per 1 kHz band) and
+    ``window_ms`` (20, 30 or 40; latency = window - 10 ms).
+    """
+
+    def __init__(self, sample_rate: int, max_attenuation_db: float, highpass_hz: float | None, *,
+                 coarse_above_hz: float = 8000.0, window_ms: int = 20) -> None:
+        if sample_rate not in DSP_RATES:
+            raise ParameterError(
+                f"Denoise: expected sample_rate in {DSP_RATES}, got {sample_rate} (insert Resample first)")
+        self.coarse_above_hz = check_range("Denoise", "coarse_above_hz", coarse_above_hz, 0.0, 1e6)
+        self.window_ms = check_choice("Denoise", "window_ms", window_ms, (20, 30, 40))
+        overlap = self.window_ms // 10
+        self.hop = self.block_size = sample_rate // 100
         self.win_len = overlap * self.hop
+        self.latency = self.win_len - self.hop
         self.window = spectral.sqrt_hann(self.win_len, overlap)
         n_bins = self.win_len // 2 + 1
         bin_hz = sample_rate / self.win_len
-        self.edges = spectral.unit_edges(n_bins, bin_hz, coarse_above_hz)
+        self.edges = spectral.unit_edges(n_bins, bin_hz, self.coarse_above_hz)
         n_fine = int(np.sum(np.diff(self.edges) == 1))
         freqs = np.arange(n_bins) * bin_hz
         if highpass_hz:
@@ -48,6 +70,9 @@ class _SpectralBackend:
         p[spectral.P_N_FINE] = n_fine
         self.params = p
 
+    def options(self) -> dict[str, Any]:
+        return {"window_ms": self.window_ms}
+
     def allocate(self, c: int) -> None:
         n_units = len(self.edges) - 1
         self.inbuf = np.zeros((c, self.win_len))
@@ -63,6 +88,18 @@ class _SpectralBackend:
         return out
 
 
+_BACKENDS: dict[str, Callable[..., Any]] = {"dsp": SpectralBackend}
+
+
+def register_backend(name: str, factory: Callable[..., Any]) -> None:
+    """Make ``Denoise(backend=name)`` build its backend with ``factory`` (see the module docstring)."""
+    _BACKENDS[name] = factory
+
+
+def backend_names() -> tuple[str, ...]:
+    return tuple(_BACKENDS)
+
+
 class Denoise(Stage):
     """Noise suppression.
 
@@ -70,14 +107,13 @@ class Denoise(Stage):
     ----------
     sample_rate : int
         ``dsp``: 8000, 16000, 24000, 32000 or 48000 (10 ms hops).
-    backend : {"dsp"}
-        ``dsp``: MMSE-LSA gains with a speech-presence noise tracker, in numba;
-        latency 10 ms.
+    backend : str, default "dsp"
+        ``dsp``: OM-LSA gains with a speech-presence noise tracker, in numba;
+        latency 10 ms.  Other backends register themselves (see
+        ``register_backend``).
     max_attenuation_db : float, default 25
         Suppression strength: the most a time-frequency bin is turned down.
         0 leaves the signal unchanged (but delayed).
-    coarse_above_hz : float, default 8000
-        Above this, bins share one gain per 1 kHz band.
     highpass_hz : float or None, default None
         Also remove content below this frequency (4th-order Butterworth
         magnitude, applied to the spectral gain).  Unlike the HighPass stage
@@ -86,50 +122,46 @@ class Denoise(Stage):
         window's 50 Hz bins limit its slope: about 20 dB down at 30 Hz and
         12 dB at 50 Hz (stationary hum is then removed as noise); use the
         HighPass stage for a steeper cut.
-    window_ms : {20, 30, 40}, default 20
-        STFT window (hop 10 ms).  Longer windows resolve harmonics better and
-        add latency: latency = window - 10 ms.
     num_channels : int, optional
         Channels are independent streams.
+    **options
+        Backend options; ``dsp``: ``coarse_above_hz`` (8000; above it one
+        gain per 1 kHz band) and ``window_ms`` (20, 30 or 40; latency =
+        window - 10 ms).
 
-    Side results: ``meta["speech_prob"]`` (channels, blocks), the mean
-    OM-LSA speech-presence probability between 300 Hz and 4 kHz per 10 ms
-    block (written only if no earlier stage wrote it).
+    Side results: ``meta["speech_prob"]`` (channels, blocks), for ``dsp`` the
+    mean OM-LSA speech-presence probability between 300 Hz and 4 kHz per
+    10 ms block (written only if no earlier stage wrote it).
     """
 
-    BACKENDS = ("dsp",)
-
     def __init__(self, *, sample_rate: int, backend: str = "dsp", max_attenuation_db: float = 25.0,
-                 coarse_above_hz: float = 8000.0, highpass_hz: float | None = None, window_ms: int = 20,
-                 num_channels: int | None = None) -> None:
+                 highpass_hz: float | None = None, num_channels: int | None = None, **options: Any) -> None:
         sample_rate = check_sample_rate("Denoise", sample_rate)
-        self.backend = check_choice("Denoise", "backend", backend, self.BACKENDS)
+        self.backend = check_choice("Denoise", "backend", backend, backend_names())
         self.max_attenuation_db = check_range("Denoise", "max_attenuation_db", max_attenuation_db, 0.0, 80.0)
-        self.coarse_above_hz = check_range("Denoise", "coarse_above_hz", coarse_above_hz, 0.0, 1e6)
-        if sample_rate not in DSP_RATES:
-            raise ParameterError(
-                f"Denoise: expected sample_rate in {DSP_RATES}, got {sample_rate} (insert Resample first)")
-        self.window_ms = check_choice("Denoise", "window_ms", window_ms, (20, 30, 40))
         self.highpass_hz = None if highpass_hz is None else check_range(
             "Denoise", "highpass_hz", highpass_hz, 1.0, 0.45 * sample_rate)
-        self._impl = _SpectralBackend(sample_rate, self.max_attenuation_db, self.coarse_above_hz,
-                                      overlap=self.window_ms // 10, highpass_hz=self.highpass_hz)
-        self.block_size = self._impl.hop
+        try:
+            self._impl = _BACKENDS[backend](sample_rate, self.max_attenuation_db, self.highpass_hz, **options)
+        except TypeError as exc:
+            raise ParameterError(f"Denoise: backend {backend!r} does not take these options: {exc}") from None
+        self.block_size = self._impl.block_size
         super().__init__(sample_rate=sample_rate, num_channels=num_channels)
 
     @property
     def latency(self) -> int:
-        return self._impl.win_len - self._impl.hop
+        return self._impl.latency
 
     def _params(self):
         return {"backend": self.backend, "max_attenuation_db": self.max_attenuation_db,
-                "highpass_hz": self.highpass_hz, "window_ms": self.window_ms}
+                "highpass_hz": self.highpass_hz, **getattr(self._impl, "options", dict)()}
 
     def _allocate(self, num_channels: int) -> None:
         self._impl.allocate(num_channels)
 
     def _process_blocks(self, x, meta):
-        prob = np.empty((x.shape[0], x.shape[1] // self.block_size), np.float32)
+        prob = np.full((x.shape[0], x.shape[1] // self.block_size), np.nan, np.float32)
         y = self._impl.process(x, prob)
-        meta.setdefault("speech_prob", prob)
+        if not np.isnan(prob).any():
+            meta.setdefault("speech_prob", prob)
         return y
