@@ -33,12 +33,13 @@ for _v in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_
 import argparse  # noqa: E402
 import ctypes  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from importlib import metadata, resources  # noqa: E402
+from importlib import resources  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from mediacore.bench.environment import environment, format_environment  # noqa: E402
 
 FRAME = 480
 RATE = 48000
@@ -46,49 +47,26 @@ FRAME_NS = 10_000_000  # 10 ms
 
 
 # --------------------------------------------------------------------- environment
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+PACKAGES = ("mediacore", "numpy", "numba", "scipy", "rocket-fft", "pywebrtc-audio", "webrtcvad-wheels",
+            "pyrnnoise", "soxr", "av")
 
 
 def env_info() -> dict:
+    """:func:`mediacore.bench.environment.environment` plus numba's, the affinity's and BLAS thread counts."""
     import numba
 
-    vers = {"python": platform.python_version()}
-    for dist in ("mediacore", "numpy", "numba", "scipy", "rocket-fft", "pywebrtc-audio", "webrtcvad-wheels",
-                 "pyrnnoise", "soxr", "av"):
-        try:
-            vers[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            vers[dist] = None
-    if vers["mediacore"] is None:  # run from the source tree, not installed
-        import mediacore
-        vers["mediacore"] = f"{mediacore.__version__} (src)"
-    threads = {
+    info = environment(PACKAGES)
+    info["threads"].update({
         "numba_num_threads": numba.config.NUMBA_NUM_THREADS,
         "numba_get_num_threads": numba.get_num_threads(),
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
         "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "os_cpu_count": os.cpu_count(),
-    }
+    })
     try:
         from threadpoolctl import threadpool_info
-        threads["blas_pools"] = [f"{p['internal_api']}={p['num_threads']}" for p in threadpool_info()]
+        info["threads"]["blas_pools"] = [f"{p['internal_api']}={p['num_threads']}" for p in threadpool_info()]
     except Exception:  # pragma: no cover - optional
         pass
-    return {"cpu": cpu_model(), "platform": platform.platform(), "versions": vers, "threads": threads}
-
-
-def print_env(info: dict) -> None:
-    print(f"CPU: {info['cpu']}  ({info['platform']})")
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
-    print("threads: " + ", ".join(f"{k}={v}" for k, v in info["threads"].items()))
+    return info
 
 
 # -------------------------------------------------------------------------- signal
@@ -336,7 +314,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     info = env_info()
-    print_env(info)
+    print(format_environment(info))
     frames = load_signal(args.seconds)
     tov = timer_overhead_ns()
     print(f"signal: example_noisy.flac looped to {len(frames) * FRAME / RATE:.1f} s, {len(frames)} frames of "

@@ -30,39 +30,23 @@ for _v in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from importlib import metadata, resources  # noqa: E402
+from importlib import resources  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from mediacore.bench.environment import environment, format_environment  # noqa: E402
 
 RATE = 48000
 FRAME = 480
 TARGET_X = 100.0
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def versions() -> dict:
-    out = {"python": platform.python_version()}
-    for dist in ("numpy", "numba", "scipy", "rocket-fft", "av", "soundfile", "pywebrtc-audio", "webrtcvad-wheels"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    return out
+PACKAGES = ("mediacore", "numpy", "numba", "scipy", "rocket-fft", "av", "soundfile", "pywebrtc-audio",
+            "webrtcvad-wheels")
 
 
 class Identity:
@@ -148,10 +132,9 @@ def main(argv=None) -> int:
     import mediacore
     from mediacore.io import clean_media
 
-    print(f"CPU: {cpu_model()}  ({platform.platform()})")
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()) + f", mediacore {mediacore.__version__}")
-    print(f"threads: numba {numba.get_num_threads()}, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
-          f"os_cpu_count={os.cpu_count()}")
+    env = environment(PACKAGES)
+    env["threads"]["numba"] = numba.get_num_threads()
+    print(format_environment(env))
 
     def label(**kw) -> str:
         return " -> ".join(st.name for st in mediacore.default_chain(sample_rate=RATE, **kw).stages)
@@ -213,7 +196,7 @@ def main(argv=None) -> int:
         print(f"\nours {x:.0f}x realtime, target >= {TARGET_X:.0f}x: {'PASS' if x >= TARGET_X else 'FAIL'}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"cpu": cpu_model(), "versions": versions(), "minutes": args.minutes, "results": results,
+            json.dump({"env": env, "minutes": args.minutes, "results": results,
                        "target_x_realtime": TARGET_X}, f, indent=2)
         print(f"wrote {args.json}")
     return 0

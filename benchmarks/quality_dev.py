@@ -37,19 +37,18 @@ import ast  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import multiprocessing as mp  # noqa: E402
-import platform  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterable  # noqa: E402
-from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from mediacore.bench import metrics  # noqa: E402
 from mediacore.bench.corpus import Clip, load_corpus  # noqa: E402
+from mediacore.bench.environment import environment, format_environment  # noqa: E402
 from mediacore.bench.peers import PEERS  # noqa: E402
 from mediacore.errors import MediaCoreError, ParameterError  # noqa: E402
 
@@ -306,16 +305,6 @@ def _jsonable(obj):
     return obj
 
 
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in VERSION_PACKAGES:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -361,10 +350,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    vers = versions()
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()))
-    print(f"cpu count: {os.cpu_count()}, jobs: {args.jobs} (processing: {args.process_jobs}), "
-          f"platform: {platform.platform()}")
+    env = environment(VERSION_PACKAGES)
+    vers = {"python": env["python"], **env["versions"]}
+    print(format_environment(env))
+    print(f"jobs: {args.jobs} (processing: {args.process_jobs})")
     if overrides:
         print(f"default_chain overrides: {overrides}")
     counts = {k: sum(c.kind == k for c in clips) for k in ("noisy", "clean-only", "noise-only")}

@@ -30,13 +30,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-from importlib import metadata
+
+from mediacore.bench.environment import environment, format_environment
 
 TARGET_WARM_S = 1.5
 
@@ -71,25 +71,7 @@ print(t1 - t, t1 - t, 0.0, 0.0)
 """
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def versions() -> dict:
-    out = {"python": platform.python_version()}
-    for dist in ("numpy", "numba", "llvmlite", "scipy", "rocket-fft", "pywebrtc-audio", "webrtcvad-wheels"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    return out
+PACKAGES = ("numpy", "numba", "llvmlite", "scipy", "rocket-fft", "pywebrtc-audio", "webrtcvad-wheels")
 
 
 def child(code: str, cache_dir: str, env_base: dict) -> dict:
@@ -115,10 +97,8 @@ def main(argv=None) -> int:
     src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
     env_base["PYTHONPATH"] = src + (os.pathsep + env_base["PYTHONPATH"] if env_base.get("PYTHONPATH") else "")
 
-    vers = versions()
-    print(f"CPU: {cpu_model()}  ({platform.platform()})")
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()))
-    print(f"threads: NUMBA_NUM_THREADS=1, OMP_NUM_THREADS=1 in every child; os_cpu_count={os.cpu_count()}")
+    env = environment(PACKAGES, environ=env_base)  # thread variables: the children's
+    print(format_environment(env) + " (in every child)")
     print(f"interpreter: {sys.executable}; mediacore from {src}\n")
 
     runs = []  # (system, cache_index, run_index, kind, result)
@@ -166,7 +146,7 @@ def main(argv=None) -> int:
 
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"cpu": cpu_model(), "versions": vers, "runs": [
+            json.dump({"env": env, "runs": [
                 {"system": n, "cache": ci, "run": ri + 1, "kind": k, **r} for n, ci, ri, k, r in runs],
                 "summary": summary, "target_warm_s": TARGET_WARM_S, "verdict": verdict}, f, indent=2)
         print(f"wrote {args.json}")

@@ -38,17 +38,20 @@ for _v in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_
 
 import ctypes  # noqa: E402
 import itertools  # noqa: E402
-import platform  # noqa: E402
-from importlib import metadata, resources  # noqa: E402
+from importlib import resources  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+from mediacore.bench.environment import environment, format_environment  # noqa: E402
 
 pytest.importorskip("pytest_benchmark")
 
 RATE = 48000
 FRAME = 480
 WARMUP_FRAMES = 50
+PACKAGES = ("numpy", "numba", "scipy", "rocket-fft", "pywebrtc-audio", "webrtcvad-wheels", "pyrnnoise", "soxr",
+            "pytest-benchmark")
 
 #: (group, role, name) -> median seconds, filled by the tests, read by the summary
 _RESULTS: dict[tuple[str, str, str], float] = {}
@@ -67,17 +70,6 @@ def _frames() -> np.ndarray:
 
 
 FRAMES = _frames()
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _run(benchmark, group: str, role: str, name: str, proc, frames=FRAMES) -> None:
@@ -106,17 +98,10 @@ class _Summary:
 
         tr = terminalreporter
         tr.section("micro benchmark summary: ours / peer (medians, same run)")
-        vers = [f"python {platform.python_version()}"]
-        for dist in ("numpy", "numba", "scipy", "rocket-fft", "pywebrtc-audio", "webrtcvad-wheels", "pyrnnoise",
-                     "soxr", "pytest-benchmark"):
-            try:
-                vers.append(f"{dist} {metadata.version(dist)}")
-            except metadata.PackageNotFoundError:
-                pass
-        tr.write_line(f"CPU: {_cpu_model()}; os_cpu_count={os.cpu_count()}")
-        tr.write_line("versions: " + ", ".join(vers))
-        tr.write_line(f"threads: numba {numba.get_num_threads()} (NUMBA_NUM_THREADS="
-                      f"{os.environ.get('NUMBA_NUM_THREADS')}), OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
+        env = environment(PACKAGES)
+        env["threads"]["numba"] = numba.get_num_threads()
+        for line in format_environment(env).splitlines():
+            tr.write_line(line)
         tr.write_line("")
         tr.write_line("| group | ours | median µs | peer | median µs | ours / peer |")
         tr.write_line("|---|---|---:|---|---:|---:|")
