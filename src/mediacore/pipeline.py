@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from math import lcm
+from math import gcd, lcm
 from typing import Any, Iterable
 
 import numpy as np
@@ -105,5 +105,4 @@ class Pipeline(Stage):
 
 def _frac_lcm(a: Fraction, b: Fraction) -> Fraction:
     """Least common multiple of two positive rationals."""
-    from math import gcd
     return Fraction(lcm(a.numerator, b.numerator), gcd(a.denominator, b.denominator))
