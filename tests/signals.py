@@ -33,9 +33,11 @@ def level_db(x: np.ndarray) -> float:
 
 
 def lag_of(reference: np.ndarray, output: np.ndarray, max_lag: int) -> int:
-    """Lag (samples) at which ``output`` best matches ``reference`` (output delayed by +lag)."""
+    """Lag (samples, 0..max_lag) at which ``output`` best matches ``reference`` (output delayed by +lag)."""
     n = len(reference)
     out = np.zeros(n + max_lag)
-    out[: min(len(output), n + max_lag)] = output[: n + max_lag]
-    scores = [np.dot(reference, out[lag: lag + n]) for lag in range(max_lag + 1)]
-    return int(np.argmax(scores))
+    m = min(len(output), n + max_lag)
+    out[:m] = output[:m]
+    size = 1 << int(np.ceil(np.log2(2 * (n + max_lag))))
+    xc = np.fft.irfft(np.fft.rfft(out, size) * np.conj(np.fft.rfft(reference, size)), size)
+    return int(np.argmax(xc[: max_lag + 1]))

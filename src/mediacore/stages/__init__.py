@@ -1,6 +1,7 @@
 """Stage classes: thin wrappers that own state and call the kernels in :mod:`mediacore.dsp`."""
 
 from .denoise import Denoise
+from . import denoise_peers  # noqa: F401  registers the peer backends; imports no peer package
 from .dynamics import AGC, Gain, Limiter
 from .highpass import HighPass
 from .resample import COMMON_RATES, Resample
