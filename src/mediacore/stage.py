@@ -169,6 +169,8 @@ class Stage:
     # --------------------------------------------------------------- internals
     def _push(self, x: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
         """Validated float32 (channels, n) in; output that is ready out."""
+        if self._channels is None and x.shape[1] == 0:
+            return x  # an empty first chunk must not fix the channel count
         if self._channels is None:
             self._channels = x.shape[0]
             self._allocate(self._channels)
