@@ -1,11 +1,14 @@
-"""Noise-suppression benchmarks: dev-corpus loading, quality metrics, peer systems.
+"""Noise-suppression benchmarks: corpus readers, quality metrics, peer systems, ``mediacore bench``.
+
+``run_bench`` (:mod:`mediacore.bench.runner`) is the ``mediacore bench`` command;
+its module docstring documents ``results.json``.
 
 Metrics and peers need optional packages: ``pip install 'mediacore[bench]'``
 (PESQ, STOI, DNSMOS) and ``pip install 'mediacore[peers]'`` (RNNoise, WebRTC NS).
 They are imported on first use, so importing this package is cheap.
 """
 
-from mediacore.bench.corpus import KINDS, Clip, load_audio, load_corpus
+from mediacore.bench.corpus import KINDS, Clip, detect_layout, load_audio, load_corpus, read_corpus
 from mediacore.bench.metrics import (
     align,
     dnsmos,
@@ -20,12 +23,22 @@ from mediacore.bench.metrics import (
     to_16k,
 )
 from mediacore.bench.peers import PEERS, get_peer
+from mediacore.bench.runner import run_bench
+from mediacore.bench.stats import bootstrap_ci, paired_comparison
+from mediacore.bench.systems import align_external, resolve_system
 
 __all__ = [
     "KINDS",
     "Clip",
     "load_audio",
     "load_corpus",
+    "read_corpus",
+    "detect_layout",
+    "run_bench",
+    "bootstrap_ci",
+    "paired_comparison",
+    "resolve_system",
+    "align_external",
     "align",
     "dnsmos",
     "estimate_delay",

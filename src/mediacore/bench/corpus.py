@@ -1,13 +1,30 @@
-"""Loading of dev-set style evaluation corpora.
+"""Loading of evaluation corpora.
 
-A corpus directory holds ``manifest.csv`` with at least the columns ``id``,
-``kind``, ``clean``, ``noisy`` and ``snr_db``; ``clean`` and ``noisy`` are
-paths relative to the directory.  See ``shared/corpus/dev/README.md``.
+Four layouts, told apart by :func:`detect_layout` and read by :func:`read_corpus`:
+
+``manifest``
+    The dev-set layout: ``manifest.csv`` with at least the columns ``id``,
+    ``kind``, ``clean``, ``noisy`` and ``snr_db``; ``clean`` and ``noisy`` are
+    paths relative to the directory.  See ``shared/corpus/dev/README.md``
+    (:func:`load_corpus`).
+``voicebank``
+    VoiceBank-DEMAND: ``clean_testset_wav/`` and ``noisy_testset_wav/`` (any
+    ``clean_*``/``noisy_*`` folder pair), files matched by name; the SNR is
+    read from ``log_testset.txt`` when there is one (``p232_001 living 17.5``)
+    (:func:`read_voicebank`).
+``dns``
+    DNS-Challenge test folders: ``noisy/`` and ``clean/``, matched by the
+    ``fileid_N`` part of the names; the SNR from ``snrN`` in the noisy name
+    (:func:`read_dns`).
+``folder``
+    A plain folder of noisy files, no reference: kind ``unreferenced``,
+    scored with reference-free metrics only (DNSMOS) (:func:`read_folder`).
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,10 +32,17 @@ import numpy as np
 
 from mediacore.errors import FormatError, MediaError
 
-__all__ = ["KINDS", "Clip", "load_corpus", "load_audio"]
+__all__ = ["KINDS", "ALL_KINDS", "LAYOUTS", "AUDIO_EXTENSIONS", "Clip", "load_corpus", "load_audio",
+           "read_corpus", "detect_layout", "read_voicebank", "read_dns", "read_folder", "file_sha256"]
 
 #: Clip kinds a manifest may use.
 KINDS = ("noisy", "clean-only", "noise-only")
+#: Every clip kind: a plain folder of noisy files gives ``unreferenced`` clips (no clean reference).
+ALL_KINDS = (*KINDS, "unreferenced")
+#: Corpus layouts :func:`read_corpus` understands.
+LAYOUTS = ("manifest", "voicebank", "dns", "folder")
+#: File extensions taken as audio by the folder readers.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".webm", ".mka", ".mp4")
 
 _REQUIRED_COLUMNS = ("id", "kind", "clean", "noisy", "snr_db")
 
@@ -38,7 +62,8 @@ class Clip:
     clean_path : Path or None
         Clean reference; None for noise-only clips.
     snr_db : float or None
-        Nominal input SNR; None unless ``kind == "noisy"``.
+        Nominal input SNR; None unless ``kind == "noisy"`` (and None there when
+        the corpus does not say).
     """
 
     id: str
@@ -169,3 +194,156 @@ def load_corpus(path: str | Path) -> list[Clip]:
                 raise MediaError(f"{where}: clip {cid!r}: file not found: {p}")
         clips.append(Clip(cid, kind, noisy_path, clean_path, snr))
     return clips
+
+
+# --------------------------------------------------------------------------- other layouts
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(chunk)
+            if not block:
+                return h.hexdigest()
+            h.update(block)
+
+
+def _audio_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+
+
+def _voicebank_dirs(path: Path) -> tuple[Path, Path] | None:
+    """The (clean, noisy) folder pair of a VoiceBank-DEMAND tree, the test set preferred."""
+    for clean_name, noisy_name in (("clean_testset_wav", "noisy_testset_wav"),
+                                   ("clean_testset_wav_16k", "noisy_testset_wav_16k")):
+        if (path / clean_name).is_dir() and (path / noisy_name).is_dir():
+            return path / clean_name, path / noisy_name
+    for clean in sorted(path.glob("clean_*")):
+        noisy = path / ("noisy_" + clean.name[len("clean_"):])
+        if clean.is_dir() and noisy.is_dir():
+            return clean, noisy
+    return None
+
+
+def detect_layout(path: str | Path) -> str:
+    """Which of :data:`LAYOUTS` the corpus at ``path`` is (a manifest file counts as ``manifest``)."""
+    path = Path(path)
+    if path.is_file():
+        if path.name.endswith(".csv"):
+            return "manifest"
+        raise FormatError(f"{path}: a corpus is a directory (or its manifest.csv)")
+    if not path.is_dir():
+        raise MediaError(f"corpus directory not found: {path}")
+    if (path / "manifest.csv").is_file():
+        return "manifest"
+    if _voicebank_dirs(path) is not None:
+        return "voicebank"
+    if (path / "noisy").is_dir() and (path / "clean").is_dir():
+        return "dns"
+    return "folder"
+
+
+def read_corpus(path: str | Path, layout: str = "auto") -> list[Clip]:
+    """Read a corpus of any of :data:`LAYOUTS` (``"auto"``: :func:`detect_layout`)."""
+    if layout == "auto":
+        layout = detect_layout(path)
+    readers = {"manifest": load_corpus, "voicebank": read_voicebank, "dns": read_dns, "folder": read_folder}
+    if layout not in readers:
+        raise FormatError(f"unknown corpus layout {layout!r}; expected auto or one of {', '.join(LAYOUTS)}")
+    return readers[layout](path)
+
+
+def _voicebank_snrs(root: Path) -> dict[str, float]:
+    """``{utterance: snr}`` from VoiceBank-DEMAND's ``log_testset.txt`` (lines ``p232_001 living 17.5``)."""
+    snrs: dict[str, float] = {}
+    logs = sorted(root.glob("log_testset*.txt")) + sorted(root.glob("logfiles/log_testset*.txt"))
+    for log in logs[:1]:
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) >= 3:
+                try:
+                    snrs[parts[0]] = float(parts[-1])
+                except ValueError:
+                    continue
+    return snrs
+
+
+def read_voicebank(path: str | Path) -> list[Clip]:
+    """VoiceBank-DEMAND: ``clean_testset_wav/NAME.wav`` and ``noisy_testset_wav/NAME.wav``.
+
+    Every noisy file needs a clean file of the same name (kind ``noisy``);
+    ``snr_db`` comes from ``log_testset.txt`` in the folder (or in
+    ``logfiles/``) when present, else None.
+    """
+    path = Path(path)
+    dirs = _voicebank_dirs(path)
+    if dirs is None:
+        raise FormatError(f"{path}: no clean_testset_wav/ and noisy_testset_wav/ folders (VoiceBank-DEMAND)")
+    clean_dir, noisy_dir = dirs
+    snrs = _voicebank_snrs(path)
+    clips = []
+    for noisy in _audio_files(noisy_dir):
+        clean = clean_dir / noisy.name
+        if not clean.is_file():
+            raise MediaError(f"VoiceBank-DEMAND: {noisy.name} has no clean file in {clean_dir}")
+        clips.append(Clip(noisy.stem, "noisy", noisy, clean, snrs.get(noisy.stem)))
+    if not clips:
+        raise FormatError(f"{noisy_dir}: no audio files")
+    return clips
+
+
+_FILEID = re.compile(r"fileid_?(\d+)", re.IGNORECASE)
+_SNR = re.compile(r"(?:^|[_-])snr(-?\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+def read_dns(path: str | Path) -> list[Clip]:
+    """DNS-Challenge test folders: ``noisy/*fileid_N.wav`` matched with ``clean/*fileid_N.wav``.
+
+    The clip id is ``fileid_N``; ``snr_db`` is parsed from ``snrN`` in the
+    noisy file name (None when absent).  Clips are in file-id order.
+    """
+    path = Path(path)
+    noisy_dir, clean_dir = path / "noisy", path / "clean"
+    if not noisy_dir.is_dir() or not clean_dir.is_dir():
+        raise FormatError(f"{path}: a DNS-Challenge test folder has noisy/ and clean/ subfolders")
+
+    def by_id(folder: Path) -> dict[int, Path]:
+        out: dict[int, Path] = {}
+        for f in _audio_files(folder):
+            m = _FILEID.search(f.stem)
+            if m is None:
+                raise FormatError(f"{f}: no fileid_N in the name (DNS-Challenge layout)")
+            fid = int(m.group(1))
+            if fid in out:
+                raise FormatError(f"{folder}: fileid {fid} appears twice ({out[fid].name}, {f.name})")
+            out[fid] = f
+        return out
+
+    noisy, clean = by_id(noisy_dir), by_id(clean_dir)
+    if not noisy:
+        raise FormatError(f"{noisy_dir}: no audio files")
+    missing = sorted(set(noisy) - set(clean))
+    if missing:
+        raise MediaError(f"{clean_dir}: no clean file for fileid(s) {', '.join(map(str, missing[:10]))}")
+    clips = []
+    for fid in sorted(noisy):
+        m = _SNR.search(noisy[fid].stem)
+        clips.append(Clip(f"fileid_{fid}", "noisy", noisy[fid], clean[fid], float(m.group(1)) if m else None))
+    return clips
+
+
+def read_folder(path: str | Path) -> list[Clip]:
+    """Every audio file of a folder (not recursive) as an ``unreferenced`` clip; the id is the file stem."""
+    path = Path(path)
+    if not path.is_dir():
+        raise MediaError(f"corpus directory not found: {path}")
+    files = _audio_files(path)
+    if not files:
+        raise FormatError(f"{path}: no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+    stems = [f.stem for f in files]
+    dup = len(set(stems)) != len(stems)
+    return [Clip(f.name if dup else f.stem, "unreferenced", f, None, None) for f in files]

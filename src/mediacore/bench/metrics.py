@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "METRIC_SR",
     "to_16k",
+    "resample",
     "estimate_delay",
     "align",
     "pesq_wb",
@@ -37,6 +38,7 @@ __all__ = [
     "set_num_threads",
     "level_dbfs",
     "score_clip",
+    "score_signals",
 ]
 
 #: Rate at which every metric is computed.
@@ -104,14 +106,22 @@ def to_16k(x: np.ndarray, sr: int) -> np.ndarray:
     :func:`scipy.signal.resample_poly` with the long filter of
     :func:`_kaiser_fir`, as in baseline.md.  Returns float64.
     """
+    return resample(x, sr, METRIC_SR)
+
+
+def resample(x: np.ndarray, sr: int, target: int) -> np.ndarray:
+    """Resample from ``sr`` to ``target`` Hz with the Kaiser (beta 8) polyphase FIR of :func:`to_16k`.
+
+    Returns float64 (a copy when the rates are equal).
+    """
     x = _as_1d(x, "signal").astype(np.float64, copy=False)
-    sr = int(sr)
-    if sr <= 0:
-        raise ParameterError(f"sample rate must be positive, got {sr}")
-    if sr == METRIC_SR:
+    sr, target = int(sr), int(target)
+    if sr <= 0 or target <= 0:
+        raise ParameterError(f"sample rates must be positive, got {sr} -> {target}")
+    if sr == target:
         return x.copy()
-    g = math.gcd(sr, METRIC_SR)
-    up, down = METRIC_SR // g, sr // g
+    g = math.gcd(sr, target)
+    up, down = target // g, sr // g
     return signal.resample_poly(x, up, down, window=_kaiser_fir(up, down))
 
 
@@ -304,13 +314,8 @@ def score_clip(clip: "Clip", output_48k: np.ndarray, delay: int, sr: int = 48000
     """Score one system output against its clip.
 
     The output is shifted by ``delay`` and cut/zero-padded to the input
-    length, then, by clip kind:
-
-    - ``noisy``: ``pesq_wb, pesq_nb, stoi, estoi, si_sdr`` against the clean
-      reference and ``SIG, BAK, OVRL, P808`` (DNSMOS), all at 16 kHz;
-    - ``clean-only``: ``pesq_wb`` against the clean input and DNSMOS ``OVRL``;
-    - ``noise-only``: ``out_dbfs`` (output mean level) and ``atten_db``
-      (input level minus output level), both full band at ``sr``.
+    length, then scored by :func:`score_signals` according to the clip kind.
+    The clip's files must be at ``sr``.
     """
     x, sr_in = clip.load_noisy()
     if sr_in != sr:
@@ -319,8 +324,31 @@ def score_clip(clip: "Clip", output_48k: np.ndarray, delay: int, sr: int = 48000
     if out.ndim != 1:
         raise FormatError(f"clip {clip.id}: output must be 1-D, got shape {out.shape}")
     y = align(out.astype(np.float64), delay, x.size)
+    ref = None
+    if clip.has_speech:
+        ref, sr_ref = clip.load_clean()
+        if sr_ref != sr or ref.size != x.size:
+            raise FormatError(f"clip {clip.id}: clean reference ({ref.size} samples at {sr_ref} Hz) "
+                              f"does not match the input ({x.size} at {sr} Hz)")
+    return score_signals(clip.kind, x, ref, y, sr)
 
-    if clip.kind == "noise-only":
+
+def score_signals(kind: str, x: np.ndarray, ref: np.ndarray | None, y: np.ndarray,
+                  sr: int = 48000) -> dict[str, float]:
+    """Score an aligned output ``y`` (same length as the input ``x``), by clip kind:
+
+    - ``noisy``: ``pesq_wb, pesq_nb, stoi, estoi, si_sdr`` against the clean
+      reference ``ref`` and ``SIG, BAK, OVRL, P808`` (DNSMOS), all at 16 kHz;
+    - ``clean-only``: ``pesq_wb`` against the clean input and DNSMOS ``OVRL``;
+    - ``noise-only``: ``out_dbfs`` (output mean level) and ``atten_db``
+      (input level minus output level), both full band at ``sr``;
+    - ``unreferenced`` (no clean reference): DNSMOS ``SIG, BAK, OVRL, P808``.
+    """
+    x = _as_1d(x, "input")
+    y = _as_1d(y, "output")
+    if y.size != x.size:
+        raise FormatError(f"aligned output has {y.size} samples, input {x.size}")
+    if kind == "noise-only":
         # Full band at the system rate: residual noise or artefacts above 8 kHz
         # are audible, so they must count here (speech metrics ignore that band).
         in_db = level_dbfs(x)
@@ -328,14 +356,18 @@ def score_clip(clip: "Clip", output_48k: np.ndarray, delay: int, sr: int = 48000
         return {"out_dbfs": out_db, "atten_db": in_db - out_db}
 
     y16 = to_16k(y, sr)
-
-    ref, sr_ref = clip.load_clean()
-    if sr_ref != sr or ref.size != x.size:
-        raise FormatError(f"clip {clip.id}: clean reference ({ref.size} samples at {sr_ref} Hz) "
-                          f"does not match the input ({x.size} at {sr} Hz)")
+    if kind == "unreferenced":
+        return dnsmos(y16)
+    if ref is None:
+        raise FormatError(f"a {kind} clip needs a clean reference")
+    ref = _as_1d(ref, "reference")
+    if ref.size != x.size:
+        raise FormatError(f"clean reference has {ref.size} samples, input {x.size}")
     ref16 = to_16k(ref, sr)
-    if clip.kind == "clean-only":
+    if kind == "clean-only":
         return {"pesq_wb": pesq_wb(ref16, y16), "OVRL": dnsmos(y16)["OVRL"]}
+    if kind != "noisy":
+        raise FormatError(f"unknown clip kind {kind!r}")
 
     res = {
         "pesq_wb": pesq_wb(ref16, y16),
