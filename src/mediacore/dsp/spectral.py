@@ -59,11 +59,17 @@ def sqrt_hann(n: int, overlap: int = 2) -> np.ndarray:
     return np.sqrt((0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)) * 2.0 / overlap)
 
 
-def unit_edges(n_bins: int, bin_hz: float, coarse_above_hz: float, band_hz: float = 1000.0) -> np.ndarray:
-    """First bin of every unit (and n_bins at the end): single bins, then bands of ``band_hz``."""
+def unit_edges(n_bins: int, bin_hz: float, coarse_above_hz: float,
+               band_hz: float = 1000.0) -> tuple[np.ndarray, int]:
+    """Units: single bins below ``coarse_above_hz``, then bands of ``band_hz``.
+
+    Returns the first bin of every unit (and n_bins at the end) and the number
+    of single-bin ("fine") units, which come first.
+    """
     start = min(int(round(coarse_above_hz / bin_hz)), n_bins)
     width = max(1, int(round(band_hz / bin_hz)))
-    return np.concatenate([np.arange(start), np.arange(start, n_bins, width), [n_bins]]).astype(np.int64)
+    edges = np.concatenate([np.arange(start), np.arange(start, n_bins, width), [n_bins]]).astype(np.int64)
+    return edges, start
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -183,11 +189,14 @@ def denoise_blocks(x, out, hop, inbuf, ola, state, win_min, n_frames, window, ed
             log_fine_floor = log_floor + (log_speech_floor - log_floor) * w
             presence_acc = 0.0
             for u in range(n_units):
-                a = max(u - LOCAL_HALF, 0)
-                e = min(u + LOCAL_HALF + 1, n_units)
+                # neighbourhoods stay on their side of the fine/coarse boundary, so speech below
+                # 8 kHz does not open the (speech-free) band above it
+                first, last = (0, n_fine) if u < n_fine else (n_fine, n_units)
+                a = max(u - LOCAL_HALF, first)
+                e = min(u + LOCAL_HALF + 1, last)
                 p_local = _presence((csum[e] - csum[a]) / (e - a), z_min, inv_log_span)
-                a = max(u - GLOBAL_HALF, 0)
-                e = min(u + GLOBAL_HALF + 1, n_units)
+                a = max(u - GLOBAL_HALF, first)
+                e = min(u + GLOBAL_HALF + 1, last)
                 p_global = _presence((csum[e] - csum[a]) / (e - a), z_min, inv_log_span)
                 q = min(1.0 - p_local * p_global * p_frame, q_max)
                 v = min(xi[u] * post[u] / (1.0 + xi[u]), 200.0)

@@ -43,8 +43,7 @@ class SpectralBackend:
         self.window = spectral.sqrt_hann(self.win_len, overlap)
         n_bins = self.win_len // 2 + 1
         bin_hz = sample_rate / self.win_len
-        self.edges = spectral.unit_edges(n_bins, bin_hz, self.coarse_above_hz)
-        n_fine = int(np.sum(np.diff(self.edges) == 1))
+        self.edges, n_fine = spectral.unit_edges(n_bins, bin_hz, self.coarse_above_hz)
         freqs = np.arange(n_bins) * bin_hz
         if highpass_hz:
             # 4th-order Butterworth magnitude, applied zero-phase inside the STFT
