@@ -96,7 +96,7 @@ def test_demo_entry_point_writes_files(demo_dir):
 
 def test_demo_numbers(demo_dir):
     m = json.loads((demo_dir / "numbers.json").read_text())
-    assert m["sample_rate"] == 48000 and m["agc"] is True and m["denoise"] == "dsp"
+    assert m["sample_rate"] == 48000 and m["agc"] is True and m["denoise"] == "neural"
     # noise in speech pauses drops by >= 10 dB
     assert m["pause_noise_in_dbfs"] - m["pause_noise_out_dbfs"] >= 10.0
     assert m["noise_reduction_db"] == pytest.approx(m["pause_noise_in_dbfs"] - m["pause_noise_out_dbfs"], abs=0.02)

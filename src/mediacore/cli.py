@@ -40,7 +40,7 @@ class _UsageError(Exception):
 
 
 def _chain_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--denoise", choices=DENOISE_CHOICES, default="dsp",
+    p.add_argument("--denoise", choices=DENOISE_CHOICES, default=DENOISE_CHOICES[0],
                    help="noise suppressor ('none' leaves it out; default: %(default)s)")
     p.add_argument("--agc", action=argparse.BooleanOptionalAction, default=True,
                    help="automatic gain control toward --target-level (default: on)")

@@ -87,7 +87,14 @@ class SpectralBackend:
         return out
 
 
-_BACKENDS: dict[str, Callable[..., Any]] = {"dsp": SpectralBackend}
+def _neural_backend(*args: Any, **kwargs: Any) -> Any:
+    """The streaming ONNX model of :mod:`mediacore.neural` (imported on first use: onnxruntime is slow to load)."""
+    from ..neural import NeuralBackend
+
+    return NeuralBackend(*args, **kwargs)
+
+
+_BACKENDS: dict[str, Callable[..., Any]] = {"dsp": SpectralBackend, "neural": _neural_backend}
 
 
 def register_backend(name: str, factory: Callable[..., Any]) -> None:
@@ -108,7 +115,10 @@ class Denoise(Stage):
         ``dsp``: 8000, 16000, 24000, 32000 or 48000 (10 ms hops).
     backend : str, default "dsp"
         ``dsp``: OM-LSA gains with a speech-presence noise tracker, in numba;
-        latency 10 ms.  Other backends register themselves (see
+        latency 10 ms.  ``neural``: our streaming GRU band-gain model
+        (onnxruntime, 48 or 16 kHz, latency 10 ms; see models/README.md).
+        Peers (``rnnoise``, ``dfn3``, ``webrtc``, ``speex``, ``noisereduce``)
+        need the ``peers`` extra.  Others register themselves (see
         ``register_backend``).
     max_attenuation_db : float, default 25
         Suppression strength: the most a time-frequency bin is turned down.

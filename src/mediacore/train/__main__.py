@@ -1,0 +1,5 @@
+import sys
+
+from .recipe import train
+
+sys.exit(train())

@@ -1,0 +1,319 @@
+"""On-the-fly training mixtures from a speech pool and a noise pool (16 kHz, numpy).
+
+Pool layout: ``shared/corpus/tools/build_train.sh`` (``speech/<speaker>/*.flac``
++ ``speech/index.json``, ``noise/<category>/*.flac`` + ``noise/index.json``).
+Any folder of ``.flac``/``.wav`` files laid out the same way works (e.g.
+VoiceBank-DEMAND clean_trainset_wav as one speaker folder); without an
+index, bandwidth is taken as 8 kHz and the category is the folder name.
+
+Synthetic noises are made here (seeded): spectrally shaped and amplitude
+modulated noise, impulsive noise (clicks, knocks), hum and fans with
+drifting pitch, and mixtures of several noises.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import lfilter, resample_poly
+
+SR = 16000
+
+#: sampling weight per speaker group (prefix of the speaker folder name); others get DEFAULT_WEIGHT
+SPEAKER_WEIGHTS = {"asterisk-allison": 0.25, "asterisk-ivrvoice": 0.15, "fillets": 0.25, "fotaq": 0.12,
+                   "hedgewars": 0.23}
+#: at most this many minutes are loaded per speaker (FOTAQ is 60 % of the pool and narrowband)
+MAX_MINUTES_PER_SPEAKER = 20.0
+NOISE_WEIGHTS = {"music": 0.16, "traffic": 0.04, "crowd": 0.04, "industry": 0.04, "nature": 0.04,
+                 "construction": 0.04, "white": 0.03, "pink": 0.03, "brown": 0.03, "hum50": 0.02,
+                 "hum60": 0.02, "babble": 0.06, "babble_synth": 0.06, "synthetic": 0.40}
+DEFAULT_WEIGHT = 0.05
+
+
+def _group_weight(name: str, table: dict) -> float:
+    for k, v in table.items():
+        if name.startswith(k):
+            return v
+    return DEFAULT_WEIGHT
+
+
+def _load(path: Path, sr_out: int = SR) -> np.ndarray | None:
+    try:
+        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError):  # unreadable (e.g. still being written): skipped
+        return None
+    x = x.mean(axis=1)
+    if sr != sr_out:
+        g = math.gcd(sr, sr_out)
+        x = resample_poly(x, sr_out // g, sr // g).astype(np.float32)
+    return x
+
+
+def _index(folder: Path) -> dict:
+    p = folder / "index.json"
+    if not p.exists():
+        return {}
+    data = json.loads(p.read_text())
+    rows = data if isinstance(data, list) else data.get("files", data)
+    out = {}
+    if isinstance(rows, dict):
+        rows = [dict(v, path=k) for k, v in rows.items()]
+    for r in rows:
+        key = r.get("path") or r.get("file") or r.get("name")
+        if key:
+            out["/".join(Path(key).parts[-2:])] = r  # <speaker or category>/<file>
+    return out
+
+
+class Pool:
+    """Speech utterances and noise recordings held in memory at 16 kHz."""
+
+    def __init__(self, root: str | Path, *, seed: int = 0, max_minutes_per_speaker: float = MAX_MINUTES_PER_SPEAKER,
+                 cache: str | Path | None = None, threads: int = 2,
+                 max_minutes_per_noise: float = 40.0) -> None:
+        root = Path(root)
+        rng = np.random.default_rng(seed)
+        self.speakers: dict[str, list[tuple[np.ndarray, float]]] = {}
+        self.noises: dict[str, list[np.ndarray]] = {}
+        cache_file = Path(cache) if cache else None
+        if cache_file and cache_file.exists():
+            self._from_cache(cache_file)
+            return
+        sidx = _index(root / "speech")
+        jobs = []
+        for spk_dir in sorted(p for p in (root / "speech").iterdir() if p.is_dir()):
+            files = sorted(list(spk_dir.glob("*.flac")) + list(spk_dir.glob("*.wav")))
+            rng.shuffle(files)
+            total, chosen = 0.0, []
+            for f in files:
+                info = sidx.get(f"{spk_dir.name}/{f.name}", {})
+                try:
+                    dur = float(info.get("duration_s") or sf.info(str(f)).duration)
+                except (RuntimeError, sf.LibsndfileError):
+                    continue
+                if total + dur > max_minutes_per_speaker * 60:
+                    break
+                total += dur
+                chosen.append((f, float(info.get("bandwidth_hz", 8000.0))))
+            jobs += [(spk_dir.name, f, bw) for f, bw in chosen]
+        nidx = _index(root / "noise")
+        noise_dirs = (root / "noise").iterdir() if (root / "noise").is_dir() else []
+        for cat_dir in sorted(p for p in noise_dirs if p.is_dir()):
+            files = sorted(list(cat_dir.glob("*.flac")) + list(cat_dir.glob("*.wav")))
+            rng.shuffle(files)
+            total = 0.0
+            for f in files:
+                if total > max_minutes_per_noise * 60:
+                    break
+                try:
+                    total += sf.info(str(f)).duration
+                except (RuntimeError, sf.LibsndfileError):
+                    continue
+                jobs.append(("noise:" + str(nidx.get(f"{cat_dir.name}/{f.name}", {}).get("category", cat_dir.name)), f, 0.0))
+        with ThreadPoolExecutor(threads) as ex:
+            audio = list(ex.map(lambda j: _load(j[1]), jobs))
+        for (name, _, bw), x in zip(jobs, audio):
+            if x is None or len(x) < SR // 10:
+                continue
+            if name.startswith("noise:"):
+                self.noises.setdefault(name[6:], []).append(x)
+            else:
+                self.speakers.setdefault(name, []).append((x, bw))
+        if cache_file:
+            self._to_cache(cache_file)
+
+    def _to_cache(self, path: Path) -> None:
+        arrays, meta = {}, {"speakers": {}, "noises": {}}
+        for s, items in self.speakers.items():
+            meta["speakers"][s] = [bw for _, bw in items]
+            for i, (x, _) in enumerate(items):
+                arrays[f"s|{s}|{i}"] = x
+        for c, items in self.noises.items():
+            meta["noises"][c] = len(items)
+            for i, x in enumerate(items):
+                arrays[f"n|{c}|{i}"] = x
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **arrays)
+
+    def _from_cache(self, path: Path) -> None:
+        z = np.load(path)
+        meta = json.loads(bytes(z["meta"]).decode())
+        for s, bws in meta["speakers"].items():
+            self.speakers[s] = [(z[f"s|{s}|{i}"], bw) for i, bw in enumerate(bws)]
+        for c, n in meta["noises"].items():
+            self.noises[c] = [z[f"n|{c}|{i}"] for i in range(n)]
+
+    def summary(self) -> dict:
+        return {"speech_minutes": {s: round(sum(len(x) for x, _ in v) / SR / 60, 2) for s, v in self.speakers.items()},
+                "noise_minutes": {c: round(sum(len(x) for x in v) / SR / 60, 2) for c, v in self.noises.items()}}
+
+
+# --------------------------------------------------------------------------- synthetic noise
+
+
+def _shaped_noise(rng, n):
+    """Gaussian noise with a random smooth spectrum (tilt + peaks), optionally amplitude modulated."""
+    spec = rng.standard_normal(n // 2 + 1) + 1j * rng.standard_normal(n // 2 + 1)
+    f = np.linspace(0, SR / 2, n // 2 + 1)
+    tilt = rng.uniform(-2.0, 1.0)  # power slope per octave in units of 3 dB
+    shape = (np.maximum(f, 50.0) / 1000.0) ** (tilt / 2)
+    for _ in range(rng.integers(0, 4)):
+        fc, bw = rng.uniform(100, 7000), rng.uniform(50, 1500)
+        shape *= 1 + rng.uniform(1, 10) * np.exp(-0.5 * ((f - fc) / bw) ** 2)
+    x = np.fft.irfft(spec * shape, n)
+    if rng.random() < 0.5:
+        t = np.arange(n) / SR
+        rate = rng.uniform(0.1, 8.0)
+        depth = rng.uniform(0.3, 1.0)
+        x *= 1 - depth * 0.5 * (1 + np.sin(2 * np.pi * rate * t + rng.uniform(0, 6.3)))
+    return x
+
+
+def _impulses(rng, n):
+    """Clicks (keyboard), knocks and taps: decaying resonant bursts at random times."""
+    x = np.zeros(n)
+    rate = rng.uniform(1.0, 12.0)
+    t = 0
+    kind = rng.integers(0, 3)
+    while True:
+        t += int(rng.exponential(SR / rate)) + 1
+        if t >= n:
+            break
+        length = int(SR * (rng.uniform(0.003, 0.02) if kind == 0 else rng.uniform(0.02, 0.15)))
+        burst = rng.standard_normal(length) * np.exp(-np.arange(length) / (length / rng.uniform(3, 8)))
+        if kind != 0:  # knock: resonant low-mid body
+            fc = rng.uniform(80, 1500)
+            r = 0.995 if kind == 1 else 0.98
+            burst = lfilter([1.0], [1.0, -2 * r * np.cos(2 * np.pi * fc / SR), r * r], burst)
+        e = min(n, t + length)
+        x[t:e] += burst[: e - t] * rng.uniform(0.3, 1.0)
+    if rng.random() < 0.5:  # a floor of background noise under the clicks
+        x += 0.02 * np.std(x) * rng.standard_normal(n)
+    return x
+
+
+def _hum(rng, n):
+    """Hum, fans and motors: harmonic tone with drifting pitch (+ broadband whoosh)."""
+    t = np.arange(n) / SR
+    f0 = rng.uniform(40, 400)
+    drift = 1 + rng.uniform(0.0, 0.08) * np.sin(2 * np.pi * rng.uniform(0.02, 0.5) * t + rng.uniform(0, 6.3))
+    drift *= 1 + np.cumsum(rng.standard_normal(n)) * rng.uniform(0, 2e-5) / np.sqrt(n / SR)
+    phase = 2 * np.pi * np.cumsum(f0 * drift) / SR
+    x = np.zeros(n)
+    slope = rng.uniform(0.5, 2.0)
+    for h in range(1, int(min(30, 7000 // f0)) + 1):
+        x += np.sin(h * phase + rng.uniform(0, 6.3)) * rng.uniform(0.2, 1.0) / h ** slope
+    if rng.random() < 0.6:
+        w = _shaped_noise(rng, n)
+        x += w / (np.std(w) + 1e-9) * np.std(x) * rng.uniform(0.1, 1.0)
+    return x
+
+
+SYNTH = (_shaped_noise, _impulses, _hum)
+
+
+def _norm(x, level_db=-30.0):
+    rms = np.sqrt(np.mean(x.astype(np.float64) ** 2)) + 1e-9
+    return (x * (10 ** (level_db / 20) / rms)).astype(np.float32)
+
+
+def synth_noise(rng, n):
+    k = rng.integers(0, len(SYNTH) + 1)
+    if k < len(SYNTH):
+        return _norm(SYNTH[k](rng, n))
+    a, b = rng.choice(len(SYNTH), 2)
+    return _norm(_norm(SYNTH[a](rng, n)) + _norm(SYNTH[b](rng, n)) * 10 ** (rng.uniform(-10, 5) / 20))
+
+
+# --------------------------------------------------------------------------- mixing
+
+
+def _crop(rng, x, n):
+    if len(x) >= n:
+        s = rng.integers(0, len(x) - n + 1)
+        return x[s: s + n]
+    reps = int(np.ceil(n / len(x)))
+    return np.tile(x, reps)[:n]  # short recordings are looped
+
+
+class Mixer:
+    """Draws (speech, noise, speech bandwidth Hz) examples of ``n`` samples at 16 kHz.
+
+    The speech and the noise are returned separately; the training step mixes
+    them (after EQ) in the STFT domain.  Levels: speech -40..-15 dBFS active
+    level (the pool is at -26), SNR ``snr_db`` uniform, plus ``p_clean`` of
+    nearly clean examples (SNR 40-60 dB) and ``p_noise_only`` of examples
+    without speech.
+    """
+
+    def __init__(self, pool: Pool, *, seed: int, snr_db=(-5.0, 25.0), p_clean: float = 0.05,
+                 p_noise_only: float = 0.08, p_mix: float = 0.25, synth_bank: int = 240) -> None:
+        self.pool, self.rng = pool, np.random.default_rng(seed)
+        self.snr_db, self.p_clean, self.p_noise_only, self.p_mix = snr_db, p_clean, p_noise_only, p_mix
+        self.spk_names = list(pool.speakers)
+        w = np.array([_group_weight(s, SPEAKER_WEIGHTS) for s in self.spk_names])
+        # a group weight is shared by the speakers of the group
+        groups = [next((k for k in SPEAKER_WEIGHTS if s.startswith(k)), s) for s in self.spk_names]
+        counts = {g: groups.count(g) for g in groups}
+        w = w / np.array([counts[g] for g in groups])
+        self.spk_p = w / w.sum()
+        # synthetic noises: a bank made once (seeded), cropped like the recordings
+        bank_rng = np.random.default_rng(seed + 1000)
+        self.synth_bank = [synth_noise(bank_rng, 8 * SR) for _ in range(synth_bank)]
+        self.noise_names = list(pool.noises) + ["synthetic", "babble_synth"]
+        w = np.array([_group_weight(c, NOISE_WEIGHTS) for c in self.noise_names])
+        self.noise_p = w / w.sum()
+
+    def _noise(self, n):
+        rng = self.rng
+        c = self.noise_names[rng.choice(len(self.noise_names), p=self.noise_p)]
+        if c == "babble_synth":  # 3-7 pool talkers at random levels (the speech sampler's own pool)
+            acc = np.zeros(n, np.float32)
+            for _ in range(rng.integers(3, 8)):
+                acc += self._speech(n)[0] * 10 ** (rng.uniform(-6, 0) / 20)
+            return _norm(acc)
+        items = self.synth_bank if c == "synthetic" else self.pool.noises[c]
+        return _norm(_crop(rng, items[rng.integers(len(items))], n))
+
+    def _speech(self, n):
+        rng = self.rng
+        s = self.spk_names[rng.choice(len(self.spk_names), p=self.spk_p)]
+        items = self.pool.speakers[s]
+        out = np.zeros(n, np.float32)
+        pos = int(rng.uniform(-0.5, 0.5) * SR)
+        bw = 24000.0
+        while pos < n:
+            x, b = items[rng.integers(len(items))]
+            bw = min(bw, b)
+            s0, s1 = max(pos, 0), min(pos + len(x), n)
+            if s1 > s0:
+                out[s0:s1] += x[s0 - pos: s1 - pos]
+            pos += len(x) + int(rng.exponential(0.4) * SR)
+        return out, bw
+
+    def example(self, n):
+        rng = self.rng
+        noise = self._noise(n)
+        if rng.random() < self.p_mix:
+            noise = noise + self._noise(n) * 10 ** (rng.uniform(-10, 3) / 20)
+            noise = _norm(noise)
+        if rng.random() < self.p_noise_only:
+            speech, bw = np.zeros(n, np.float32), 8000.0
+            level = rng.uniform(-50, -20)
+            return speech, noise * 10 ** ((level + 30) / 20), bw
+        speech, bw = self._speech(n)
+        gain_db = rng.uniform(-14, 11)  # active level -40 .. -15 dBFS
+        snr = rng.uniform(40, 60) if rng.random() < self.p_clean else rng.uniform(*self.snr_db)
+        # pool speech is at -26 dBFS active level, noise at -30 dBFS mean level
+        noise_db = -26 + gain_db - snr
+        return speech * 10 ** (gain_db / 20), noise * 10 ** ((noise_db + 30) / 20), bw
+
+    def batch(self, batch_size, n):
+        sp, no, bw = zip(*(self.example(n) for _ in range(batch_size)))
+        return np.stack(sp), np.stack(no), np.array(bw, np.float32)

@@ -1,0 +1,88 @@
+"""The torch model and the torch twin of the runtime features (training only; needs torch)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..dsp.spectral import sqrt_hann
+from ..neural.bands import LOG_EPS, N_BANDS, N_MODEL_BINS, band_matrix
+
+SR = 16000
+HOP = 160
+WIN = 320
+
+
+class BandGRU(nn.Module):
+    """Log band energies -> dense -> GRU x layers -> (band gains, speech probability).
+
+    Causal, one 10 ms frame per step.  Inputs and outputs of ``forward``:
+    ``features`` (N, T, bands) raw log band powers (normalised inside with
+    fixed statistics measured on the training mix), ``h`` (layers, N, hidden)
+    -> ``gains`` (N, T, bands) in [0, 1], ``speech_prob`` (N, T), ``h_out``.
+    """
+
+    def __init__(self, n_bands: int = N_BANDS, hidden: int = 96, layers: int = 2) -> None:
+        super().__init__()
+        self.n_bands, self.hidden, self.layers = n_bands, hidden, layers
+        self.register_buffer("feat_mean", torch.zeros(n_bands))
+        self.register_buffer("feat_std", torch.ones(n_bands))
+        self.inp = nn.Linear(n_bands, hidden)
+        self.gru = nn.GRU(hidden, hidden, num_layers=layers, batch_first=True)
+        self.out = nn.Linear(hidden + n_bands, n_bands)
+        self.vad = nn.Linear(hidden, 1)
+
+    def forward(self, features: torch.Tensor, h: torch.Tensor):
+        z = (features - self.feat_mean) / self.feat_std
+        y, h_out = self.gru(torch.tanh(self.inp(z)), h)
+        gains = torch.sigmoid(self.out(torch.cat([y, z], dim=-1)))
+        prob = torch.sigmoid(self.vad(y))[..., 0]
+        return gains, prob, h_out
+
+    def macs_per_frame(self) -> int:
+        h, b = self.hidden, self.n_bands
+        gru = self.layers * 3 * (h * h + h * h)
+        return b * h + gru + (h + b) * b + h + 2 * b * N_MODEL_BINS  # + band pooling and interpolation
+
+
+class Features(nn.Module):
+    """Torch twin of :mod:`mediacore.neural.kernels`: STFT, band powers, logs (16 kHz)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("window", torch.from_numpy(sqrt_hann(WIN, 2)).float())
+        self.register_buffer("bands", torch.from_numpy(band_matrix()).float())  # (B, K)
+
+    def stft(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, samples) -> (N, T, 161) complex, scaled by 1/WIN; frame t ends at sample (t+1)*HOP."""
+        x = torch.nn.functional.pad(x, (HOP, 0))
+        spec = torch.stft(x, WIN, HOP, WIN, window=self.window, center=False, return_complex=True)
+        return spec.transpose(1, 2) / WIN
+
+    def band_power(self, power: torch.Tensor) -> torch.Tensor:
+        return power @ self.bands.T
+
+    def log_bands(self, spec: torch.Tensor) -> torch.Tensor:
+        return torch.log(self.band_power(spec.real ** 2 + spec.imag ** 2) + LOG_EPS)
+
+    def to_bins(self, gains: torch.Tensor) -> torch.Tensor:
+        return gains @ self.bands
+
+
+def export_onnx(model: BandGRU, path: str) -> None:
+    """Streaming ONNX: features (N, T, B), h_in (layers, N, H) -> gains, speech_prob, h_out."""
+    model = model.eval()
+    n, t = 2, 3
+    args = (torch.zeros(n, t, model.n_bands), torch.zeros(model.layers, n, model.hidden))
+    torch.onnx.export(model, args, path, dynamo=False, opset_version=17,
+                      input_names=["features", "h_in"], output_names=["gains", "speech_prob", "h_out"],
+                      dynamic_axes={"features": {0: "streams", 1: "frames"}, "h_in": {1: "streams"},
+                                    "gains": {0: "streams", 1: "frames"},
+                                    "speech_prob": {0: "streams", 1: "frames"}, "h_out": {1: "streams"}})
+
+
+def count_params(model: nn.Module) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+__all__ = ["BandGRU", "Features", "export_onnx", "count_params", "SR", "HOP", "WIN"]

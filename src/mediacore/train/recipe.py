@@ -1,0 +1,162 @@
+"""Training recipe for the neural denoiser (``python -m mediacore.train``).
+
+Seeded; the full config (and the number of steps actually run) is written
+next to the model, so ``--steps N`` with the same seed and pool repeats it.
+Checkpoints every ``--checkpoint-s`` seconds (a stop loses nothing: ``--resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from ..neural.bands import N_BANDS, N_MODEL_BINS
+from .data import Mixer, Pool
+from .model import HOP, SR, BandGRU, Features, count_params, export_onnx
+
+DEFAULTS = dict(seed=1, hidden=96, layers=2, batch=32, seconds=2.0, lr=2e-3, lr_final=1e-4, weight_decay=1e-5,
+                snr_lo=-5.0, snr_hi=25.0, eq_db=6.0, above_bw_weight=0.2, spec_weight=4.0, vad_weight=0.05,
+                vad_threshold_db=-45.0, threads=1, max_minutes_per_speaker=20.0, stat_batches=8)
+
+
+def _eq_curves(rng: torch.Generator, batch: int, n_bins: int, eq_db: float) -> torch.Tensor:
+    """Random smooth EQ (+-eq_db at 6 control points, linear in frequency), (batch, 1, bins)."""
+    pts = (torch.rand(batch, 1, 6, generator=rng) * 2 - 1) * eq_db
+    curve = torch.nn.functional.interpolate(pts, size=n_bins, mode="linear", align_corners=True)
+    return (10 ** (curve / 20))
+
+
+def _loss(model, feats, speech, noise, bw, h0, cfg, gen):
+    s_spec = feats.stft(speech)
+    n_spec = feats.stft(noise)
+    if cfg["eq_db"] > 0:
+        s_spec = s_spec * _eq_curves(gen, speech.shape[0], N_MODEL_BINS, cfg["eq_db"])
+        n_spec = n_spec * _eq_curves(gen, speech.shape[0], N_MODEL_BINS, cfg["eq_db"])
+    x_spec = s_spec + n_spec
+    logx = feats.log_bands(x_spec)
+    gains, prob, _ = model(logx, h0)
+    es = feats.band_power(s_spec.real ** 2 + s_spec.imag ** 2)
+    en = feats.band_power(n_spec.real ** 2 + n_spec.imag ** 2)
+    target = torch.sqrt(es / (es + en + 1e-12))
+    # bins above the speech bandwidth: the target there is noise removal, but weight it low so the
+    # model does not learn that speech never has a high band
+    freqs = torch.arange(N_MODEL_BINS, dtype=torch.float32) * 50.0
+    w_bins = torch.where(freqs[None, :] > bw[:, None], cfg["above_bw_weight"], 1.0)  # (N, K)
+    w_bands = (w_bins @ feats.bands.T) / feats.bands.sum(1)  # (N, B)
+    w_bands = w_bands[:, None, :]
+    l_band = (w_bands * ((gains - target) ** 2 + (gains.sqrt() - target.sqrt()) ** 2)).mean()
+    g_bins = feats.to_bins(gains)
+    y_mag = (g_bins * x_spec.abs() + 1e-9) ** 0.3
+    s_mag = (s_spec.abs() + 1e-9) ** 0.3
+    l_spec = (w_bins[:, None, :] * (y_mag - s_mag) ** 2).mean() * 10
+    frame_db = 10 * torch.log10(es.sum(-1) + 1e-12)
+    vad_t = (frame_db > cfg["vad_threshold_db"] + 10 * math.log10(1 / 320 ** 2 * 160)).float()
+    l_vad = torch.nn.functional.binary_cross_entropy(prob.clamp(1e-6, 1 - 1e-6), vad_t)
+    return l_band + cfg["spec_weight"] * l_spec / 4 + cfg["vad_weight"] * l_vad, (l_band.item(), l_spec.item(),
+                                                                                     l_vad.item())
+
+
+def train(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m mediacore.train", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pool", required=True, help="training pool (layout of shared/corpus/tools/build_train.sh)")
+    ap.add_argument("--out", required=True, help="output directory (model.pt, checkpoint, config.json, model.onnx)")
+    ap.add_argument("--minutes", type=float, default=None, help="time budget; the step count is fixed from the "
+                    "speed of the first steps and written to config.json")
+    ap.add_argument("--steps", type=int, default=None, help="number of steps (reproducible runs)")
+    ap.add_argument("--cache", default=None, help="npz cache of the decoded 16 kHz pool")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--checkpoint-s", type=float, default=120.0)
+    for k, v in DEFAULTS.items():
+        ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=v)
+    args = ap.parse_args(argv)
+    if (args.minutes is None) == (args.steps is None) and not args.resume:
+        ap.error("give exactly one of --minutes and --steps")
+    cfg = {k: getattr(args, k) for k in DEFAULTS}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg["seed"])
+    torch.set_num_threads(cfg["threads"])
+    t0 = time.time()
+    pool = Pool(args.pool, seed=cfg["seed"], max_minutes_per_speaker=cfg["max_minutes_per_speaker"],
+                cache=args.cache, threads=cfg["threads"])
+    print(f"pool loaded in {time.time() - t0:.0f} s: {json.dumps(pool.summary())}", flush=True)
+    mixer = Mixer(pool, seed=cfg["seed"], snr_db=(cfg["snr_lo"], cfg["snr_hi"]))
+    gen = torch.Generator().manual_seed(cfg["seed"])
+    n = int(cfg["seconds"] * SR) // HOP * HOP
+    model = BandGRU(N_BANDS, cfg["hidden"], cfg["layers"])
+    feats = Features()
+    # fixed input normalisation: statistics of the log band powers of training mixes
+    with torch.no_grad():
+        acc = []
+        for _ in range(cfg["stat_batches"]):
+            sp, no, _ = mixer.batch(cfg["batch"], n)
+            acc.append(feats.log_bands(feats.stft(torch.from_numpy(sp + no))).reshape(-1, N_BANDS))
+        allf = torch.cat(acc)
+        model.feat_mean.copy_(allf.mean(0))
+        model.feat_std.copy_(allf.std(0).clamp_min(0.5))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    step, total = 0, args.steps
+    ckpt = out / "checkpoint.pt"
+    if args.resume and ckpt.exists():
+        st = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step, total = st["step"], (args.steps or st["total"])  # --steps with --resume extends the run
+        mixer.rng = st["mixer_rng"]
+        gen.set_state(st["gen"])
+        print(f"resumed at step {step}/{total}", flush=True)
+    h0 = torch.zeros(cfg["layers"], cfg["batch"], cfg["hidden"])
+    t_start, t_ck = time.time(), time.time()
+    hist = []
+
+    def save(final=False):
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "total": total,
+                    "mixer_rng": mixer.rng, "gen": gen.get_state()}, ckpt)
+        torch.save(model.state_dict(), out / "model.pt")
+        conf = {"config": cfg, "steps_done": step, "steps_total": total, "pool": str(args.pool),
+                "pool_summary": pool.summary(), "params": count_params(model),
+                "macs_per_frame": model.macs_per_frame(), "torch": torch.__version__,
+                "command": "python -m mediacore.train " + " ".join(sys.argv[1:] if argv is None else argv),
+                "loss_history": hist[-50:], "final": final}
+        (out / "config.json").write_text(json.dumps(conf, indent=1) + "\n")
+
+    while total is None or step < total:
+        if total is None:
+            lr = cfg["lr"]
+        else:
+            frac = step / max(total, 1)
+            warm = min(1.0, (step + 1) / 100)
+            lr = warm * (cfg["lr_final"] + 0.5 * (cfg["lr"] - cfg["lr_final"]) * (1 + math.cos(math.pi * frac)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        sp, no, bw = mixer.batch(cfg["batch"], n)
+        loss, parts = _loss(model, feats, torch.from_numpy(sp), torch.from_numpy(no), torch.from_numpy(bw), h0,
+                            cfg, gen)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        if total is None and step == 20:
+            per = (time.time() - t_start) / 20
+            total = max(20, int((args.minutes * 60 - (time.time() - t0)) / per) + 20)
+            print(f"{per:.2f} s/step -> {total} steps", flush=True)
+        if step % 50 == 0:
+            hist.append([step, round(loss.item(), 5), *[round(p, 5) for p in parts]])
+            print(f"step {step}/{total} lr {lr:.2e} loss {loss.item():.4f} band/spec/vad {parts} "
+                  f"{time.time() - t_start:.0f} s", flush=True)
+        if time.time() - t_ck > args.checkpoint_s:
+            save()
+            t_ck = time.time()
+    save(final=True)
+    export_onnx(model, str(out / "model.onnx"))
+    digest = hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest()
+    print(f"done: {step} steps, model.onnx sha256 {digest}", flush=True)
+    return 0
