@@ -37,6 +37,7 @@ import numpy as np
 from numba import njit
 
 from .mathfn import expint_e1
+from .stft import overlap_add, slide_window
 
 # indices into the `params` array
 (P_ALPHA_NOISE, P_ALPHA_DD, P_XI_H1, P_XI_MIN, P_GAIN_FLOOR, P_SPP_LO, P_SPP_HI, P_MIN_BIAS, P_ZETA_MIN,
@@ -94,9 +95,7 @@ def denoise_blocks(x, out, hop, inbuf, ola, state, win_min, n_frames, window, ed
     """
     n_ch, n = x.shape
     win_len = window.shape[0]
-    n_bins = win_len // 2 + 1
     n_units = edges.shape[0] - 1
-    keep = win_len - hop
     alpha_n = params[P_ALPHA_NOISE]
     alpha_dd = params[P_ALPHA_DD]
     xi_h1 = params[P_XI_H1]
@@ -122,13 +121,7 @@ def denoise_blocks(x, out, hop, inbuf, ola, state, win_min, n_frames, window, ed
     for c in range(n_ch):
         st = state[c]
         for b in range(n // hop):
-            # slide the analysis buffer by one hop
-            for i in range(keep):
-                inbuf[c, i] = inbuf[c, i + hop]
-            for i in range(hop):
-                inbuf[c, keep + i] = x[c, b * hop + i]
-            for i in range(win_len):
-                frame[i] = inbuf[c, i] * window[i]
+            slide_window(inbuf, c, x, b * hop, hop, window, 1.0, frame)
             spec = np.fft.rfft(frame)
             nf = n_frames[c]
             warmup = nf < INIT_FRAMES
@@ -212,11 +205,6 @@ def denoise_blocks(x, out, hop, inbuf, ola, state, win_min, n_frames, window, ed
             for u in range(n_units):
                 for k in range(edges[u], edges[u + 1]):
                     spec[k] = spec[k] * (gain[u] * shaping[k])
-            y = np.fft.irfft(spec, win_len)
-            for i in range(hop):
-                out[c, b * hop + i] = ola[c, i] + y[i] * window[i]
-            for i in range(keep):
-                tail = ola[c, i + hop] if i + hop < keep else 0.0
-                ola[c, i] = tail + y[i + hop] * window[i + hop]
+            overlap_add(np.fft.irfft(spec, win_len), window, ola, c, out, b * hop, hop)
             speech_prob[c, b] = presence_acc / max(hi - lo, 1)
             n_frames[c] = nf + 1

@@ -14,6 +14,8 @@ import math
 import numpy as np
 from numba import njit
 
+from ..dsp.stft import overlap_add, slide_window
+
 
 def sparse_bands(band_matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(lo, w) per bin from the partition-of-unity triangular matrix (bands, bins)."""
@@ -38,19 +40,13 @@ def analyse(x, hop, inbuf, window, lo, w, n_bands, log_eps, spec, feats):
     """x (channels, T*hop) -> spec (channels, T, bins) complex, feats (channels, T, bands) float32 log powers."""
     n_ch, n = x.shape
     win_len = window.shape[0]
-    keep = win_len - hop
     n_model = lo.shape[0]
     scale = 1.0 / win_len
     frame = np.empty(win_len)
     energy = np.empty(n_bands)
     for c in range(n_ch):
         for t in range(n // hop):
-            for i in range(keep):
-                inbuf[c, i] = inbuf[c, i + hop]
-            for i in range(hop):
-                inbuf[c, keep + i] = x[c, t * hop + i]
-            for i in range(win_len):
-                frame[i] = inbuf[c, i] * window[i] * scale
+            slide_window(inbuf, c, x, t * hop, hop, window, scale, frame)
             s = np.fft.rfft(frame)
             spec[c, t, :] = s
             for b in range(n_bands):
@@ -75,7 +71,6 @@ def synthesise(spec, gains, hop, ola, window, lo, w, high_from, floor, shaping, 
     n_ch, n_frames, n_bins = spec.shape
     n_bands = gains.shape[2]
     win_len = window.shape[0]
-    keep = win_len - hop
     n_model = lo.shape[0]
     s = np.empty(n_bins, np.complex128)
     for c in range(n_ch):
@@ -97,9 +92,4 @@ def synthesise(spec, gains, hop, ola, window, lo, w, high_from, floor, shaping, 
                 gh = 1.0 - m * (1.0 - max(gh / high_from, floor))
                 for k in range(n_model, n_bins):
                     s[k] = spec[c, t, k] * (gh * shaping[k] * win_len)
-            y = np.fft.irfft(s, win_len)
-            for i in range(hop):
-                out[c, t * hop + i] = ola[c, i] + y[i] * window[i]
-            for i in range(keep):
-                tail = ola[c, i + hop] if i + hop < keep else 0.0
-                ola[c, i] = tail + y[i + hop] * window[i + hop]
+            overlap_add(np.fft.irfft(s, win_len), window, ola, c, out, t * hop, hop)
