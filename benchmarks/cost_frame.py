@@ -35,7 +35,6 @@ import ctypes  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from importlib import resources  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -71,14 +70,9 @@ def env_info() -> dict:
 
 # -------------------------------------------------------------------------- signal
 def load_signal(seconds: float) -> np.ndarray:
-    import soundfile as sf
+    from mediacore.bench.example import example_audio
 
-    path = resources.files("mediacore") / "_assets" / "example_noisy.flac"
-    with resources.as_file(path) as p:
-        x, sr = sf.read(str(p), dtype="float32", always_2d=True)
-    if sr != RATE:
-        raise SystemExit(f"expected a {RATE} Hz asset, got {sr}")
-    x = x[:, 0]
+    x = example_audio("noisy")  # 48 kHz
     n_frames = int(round(seconds * RATE / FRAME))
     return np.ascontiguousarray(np.resize(x, n_frames * FRAME).reshape(n_frames, FRAME))
 

@@ -34,7 +34,6 @@ import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from importlib import resources  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -104,12 +103,9 @@ class ApmPipeline:
 def make_input(path: str, minutes: float) -> float:
     import soundfile as sf
 
-    asset = resources.files("mediacore") / "_assets" / "example_noisy.flac"
-    with resources.as_file(asset) as p:
-        x, sr = sf.read(str(p), dtype="float32", always_2d=True)
-    if sr != RATE:
-        raise SystemExit(f"expected a {RATE} Hz asset, got {sr}")
-    x = x[:, 0]
+    from mediacore.bench.example import example_audio
+
+    x = example_audio("noisy")  # 48 kHz
     total = int(round(minutes * 60 * RATE))
     with sf.SoundFile(path, "w", samplerate=RATE, channels=1, subtype="PCM_16") as f:
         done = 0

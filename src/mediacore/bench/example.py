@@ -16,19 +16,25 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["make_example_corpus", "example_speech"]
+__all__ = ["make_example_corpus", "example_audio", "example_speech"]
 
 SR = 48000
 
 
-def example_speech() -> np.ndarray:
-    """The bundled clean example, float32 mono at 48 kHz."""
+def example_audio(kind: str = "clean") -> np.ndarray:
+    """The bundled example (``clean`` or ``noisy``), float32 mono at 48 kHz."""
     import soundfile as sf
 
-    with as_file(files("mediacore") / "_assets" / "example_clean.flac") as p:
+    with as_file(files("mediacore") / "_assets" / f"example_{kind}.flac") as p:
         x, sr = sf.read(str(p), dtype="float32")
-    assert sr == SR
+    if sr != SR:
+        raise ValueError(f"bundled example_{kind}.flac: expected {SR} Hz, got {sr}")
     return x
+
+
+def example_speech() -> np.ndarray:
+    """The bundled clean example, float32 mono at 48 kHz."""
+    return example_audio("clean")
 
 
 def _noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
