@@ -1,0 +1,69 @@
+"""Shared measurements for the host-integration tests: alignment, SI-SDR, noise floor."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+
+from signals import example, lag_of, level_db, speech_mask
+
+
+def si_sdr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
+    ref = np.asarray(reference, np.float64)
+    est = np.asarray(estimate, np.float64)
+    a = np.dot(est, ref) / np.dot(ref, ref)
+    err = est - a * ref
+    return float(10 * np.log10(np.sum((a * ref) ** 2) / np.sum(err ** 2)))
+
+
+def speech_to_pause_db(clean: np.ndarray, x: np.ndarray, sample_rate: int) -> float:
+    """Level of ``x`` where ``clean`` has speech minus its level in the pauses (higher = less noise)."""
+    m = speech_mask(clean, sample_rate // 100, below_peak_db=40.0)
+    return level_db(x[m]) - level_db(x[~m])
+
+
+def denoise_gains(out: np.ndarray, *, sample_rate: int, delay: int | None = None, max_lag: int = 4800,
+                  skip_s: float = 0.5) -> dict[str, float]:
+    """Align ``out`` (mono, produced from the bundled noisy example) and score it against the clean one.
+
+    Returns the found ``lag`` (samples) and the gains in SI-SDR and speech-to-pause level (dB) over
+    the noisy input.  The first ``skip_s`` seconds (model and AGC settling) are left out.
+    """
+    clean = example("clean", sample_rate)
+    noisy = example("noisy", sample_rate)
+    lag = lag_of(noisy, out, max_lag) if delay is None else delay
+    n = min(len(clean), len(out) - lag)
+    y = out[lag: lag + n]
+    s = int(skip_s * sample_rate)
+    c, x, y = clean[s:n], noisy[s:n], y[s:]
+    return {
+        "lag": lag,
+        "si_sdr_gain_db": si_sdr_db(c, y) - si_sdr_db(c, x),
+        "pause_gain_db": speech_to_pause_db(c, y, sample_rate) - speech_to_pause_db(c, x, sample_rate),
+    }
+
+
+def to_int16(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def free_udp_port_pair(host: str = "127.0.0.1") -> int:
+    """An even UDP port P with P and P + 1 both free (RTP and RTCP)."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((host, 0))
+            p = s.getsockname()[1] & ~1
+        try:
+            a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                a.bind((host, p))
+                b.bind((host, p + 1))
+                return p
+            finally:
+                a.close()
+                b.close()
+        except OSError:
+            continue
+    raise RuntimeError("no free UDP port pair on 127.0.0.1")
