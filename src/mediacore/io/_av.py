@@ -242,6 +242,11 @@ def audio_streams_or_raise(container: Any, path: str) -> list[Any]:
     if not streams:
         kinds = ", ".join(s.type for s in container.streams) or "none"
         raise MediaError(f"{path}: no audio stream (expected at least one; streams found: {kinds})")
+    for s in streams:
+        if s.codec_context is None:  # FFmpeg found the stream but has no decoder for it
+            raise MediaError(
+                f"{path}: audio stream #{s.index} has an unsupported codec: expected one this FFmpeg build "
+                f"decodes (aac, opus, vorbis, mp3, flac, alac, pcm, ...), got an unknown one")
     return streams
 
 

@@ -9,13 +9,14 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import av
 import numpy as np
 
 from mediacore.errors import FormatError, MediaError, ParameterError
+from mediacore.stage import check_range
 from mediacore.io._av import (
     DECODER_TO_ENCODER,
     MULTI_AUDIO_EXTENSIONS,
@@ -88,6 +89,10 @@ class CleanReport:
     input_sample_rate: int = 0
     other_streams_copied: int = 0  #: subtitle / data / attachment / cover-art streams
     audio_streams: tuple[AudioStreamReport, ...] = ()
+    chapters_copied: int = 0
+    #: input stream index -> integrated loudness (LUFS) of the pipeline output before normalising
+    #: (only with ``loudness_lufs``)
+    loudness_lufs: dict[int, float] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------
@@ -353,6 +358,8 @@ def clean_media(
     bitrate: int | str | None = None,
     out_sample_rate: int | None = None,
     progress: bool | ProgressCallback = False,
+    loudness_lufs: float | None = None,
+    true_peak_dbtp: float = -1.0,
 ) -> CleanReport:
     """Process the audio of *in_path* with ``make_pipeline(rate, channels)`` and
     write *out_path*, streaming in ~0.25 s blocks (constant memory).
@@ -374,6 +381,13 @@ def clean_media(
       ``os.replace``; on any error (or KeyboardInterrupt) nothing is left.
     * ``progress=True`` draws a tqdm bar on stderr; a callable gets
       ``(seconds_done, total_seconds_or_None)``.
+    * ``loudness_lufs`` (e.g. -16 or -23) normalises each processed stream's
+      integrated loudness (ITU-R BS.1770) to that target after the pipeline,
+      with a true-peak limit of ``true_peak_dbtp``.  Integrated loudness
+      needs the whole stream, so the audio is decoded and processed twice
+      (a measuring pass, then the writing pass); the report has the
+      measured values.
+    * Chapters are kept.
 
     Raises MediaError (missing / corrupt / truncated input, no audio stream),
     FormatError (empty audio, NaN/Inf in input or pipeline output),
@@ -396,9 +410,17 @@ def clean_media(
         raise ParameterError(f"make_pipeline must be callable(sample_rate, num_channels), got {make_pipeline!r}")
     if not (progress is True or progress is False or progress is None or callable(progress)):
         raise ParameterError(f"progress must be a bool or a callable(progress_s, total_s), got {progress!r}")
+    if loudness_lufs is not None:
+        check_range("clean_media", "loudness_lufs", loudness_lufs, -70.0, 0.0)
+        check_range("clean_media", "true_peak_dbtp", true_peak_dbtp, -60.0, 0.0)
 
     job = _CleanJob(src, dst, make_pipeline, muxer=muxer, default_enc=default_enc, can_video=can_video,
                     ext=ext, user_codec=user_codec, bitrate=br, out_sample_rate=out_sample_rate)
+    if loudness_lufs is not None:
+        from mediacore.io.loudness import measure_processed_loudness
+
+        job.loudness = (float(loudness_lufs), float(true_peak_dbtp),
+                        measure_processed_loudness(src, make_pipeline, all_streams=ext in MULTI_AUDIO_EXTENSIONS))
     try:
         with atomic_output(dst) as tmp:
             with open_input(src) as ic:
@@ -427,6 +449,8 @@ def clean_media(
         input_sample_rate=r0.input_sample_rate,
         other_streams_copied=job.n_other,
         audio_streams=job.reports,
+        chapters_copied=job.n_chapters,
+        loudness_lufs=job.loudness[2] if job.loudness else {},
     )
 
 
@@ -441,7 +465,9 @@ class _CleanJob:
         self.muxer, self.default_enc, self.can_video, self.ext = muxer, default_enc, can_video, ext
         self.user_codec, self.bitrate = user_codec, bitrate
         self.out_sample_rate = int(out_sample_rate) if out_sample_rate is not None else None
-        self.n_video = self.n_other = 0
+        self.n_video = self.n_other = self.n_chapters = 0
+        #: (target LUFS, true-peak ceiling dBTP, {stream index: measured LUFS}) or None
+        self.loudness: tuple[float, float, dict[int, float]] | None = None
         self.reports: tuple[AudioStreamReport, ...] = ()
         self._update: Callable[[float], None] = lambda s: None
         self._close_bar: Callable[[], None] = lambda: None
@@ -494,6 +520,13 @@ class _CleanJob:
     def build(self, ic: Any, oc: Any) -> None:
         """Add output streams in the input's order; copy metadata."""
         oc.metadata.update(clean_metadata(dict(ic.metadata)))
+        chapters = ic.chapters() if self.can_video or self.ext in (".mka", ".m4a") else []
+        if chapters:
+            try:
+                oc.set_chapters(chapters)
+                self.n_chapters = len(chapters)
+            except (ValueError, av.FFmpegError) as exc:  # pragma: no cover - muxer without chapters
+                warnings.warn(f"{self.dst}: chapters dropped: {exc}", RuntimeWarning, stacklevel=4)
         for s in ic.streams:
             if s.index in self.job_of:
                 self._add_audio(self.job_of[s.index], oc)
@@ -506,7 +539,7 @@ class _CleanJob:
         else:
             candidates = _default_codec(self.ext, self.default_enc, j.dec.codec)
             candidates = [c for c in dict.fromkeys(candidates) if encoder_available(c)]
-        j.make(self.make_pipeline)
+        j.make(self._maker(j))
         out_rate = int(self.out_sample_rate or j.dec.sample_rate)
         errors: list[str] = []
         for codec in candidates:
@@ -522,6 +555,23 @@ class _CleanJob:
                     raise
                 errors.append(str(exc))
         raise ParameterError(f"{self.dst}: no usable audio encoder for {self.muxer}: tried {candidates}: {errors}")
+
+    def _maker(self, j: _AudioJob) -> Callable[[int, int], Any]:
+        """make_pipeline, followed by loudness normalisation when asked for."""
+        if self.loudness is None:
+            return self.make_pipeline
+        target, ceiling, measured = self.loudness
+        from mediacore.io.loudness import FollowedBy
+        from mediacore.stages.loudness import LoudnessNormalize
+
+        def make(rate: int, ch: int) -> Any:
+            p = self.make_pipeline(rate, ch)
+            out_rate = int(getattr(p, "output_sample_rate", rate))
+            norm = LoudnessNormalize(sample_rate=out_rate, num_channels=ch, target_lufs=target,
+                                     true_peak_dbtp=ceiling, measured_lufs=measured[j.stream.index])
+            return FollowedBy(p, norm)
+
+        return make
 
     def _add_copy(self, s: Any, kind: str, oc: Any) -> None:
         try:

@@ -55,6 +55,10 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
         for s in c.streams.audio:
             cc = s.codec_context
             dur = seconds(s.duration, s.time_base)
+            if cc is None:  # no decoder in this FFmpeg build
+                audio.append(AudioStreamInfo(index=s.index, codec="unsupported", sample_rate=0, channels=0,
+                                             layout="", bitrate=None, duration_s=dur, sample_format=""))
+                continue
             audio.append(
                 AudioStreamInfo(
                     index=s.index,
