@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import lfilter, resample_poly
+from scipy.signal import fftconvolve, lfilter, resample_poly
 
 SR = 16000
 
@@ -42,7 +42,13 @@ def _group_weight(name: str, table: dict) -> float:
     return DEFAULT_WEIGHT
 
 
-def _load(path: Path, sr_out: int = SR) -> np.ndarray | None:
+def _load(path, sr_out: int = SR) -> np.ndarray | None:
+    if isinstance(path, tuple):  # (noisy, clean) pair: the noise is their difference
+        noisy, clean = (_load(p, sr_out) for p in path)
+        if noisy is None or clean is None:
+            return None
+        n = min(len(noisy), len(clean))
+        return noisy[:n] - clean[:n]
     try:
         x, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, sf.LibsndfileError):  # unreadable (e.g. still being written): skipped
@@ -70,8 +76,44 @@ def _index(folder: Path) -> dict:
     return out
 
 
+def detect_layout(root: Path) -> str:
+    """``pool`` (speech/<speaker>/, noise/<category>/ as build_train.sh makes it), ``dns``
+    (DNS-Challenge: clean*/ and noise*/ folders) or ``voicebank`` (VoiceBank-DEMAND:
+    clean_trainset*wav/ + noisy_trainset*wav/)."""
+    if not root.is_dir():
+        raise ValueError(f"training pool {root}: not a directory")
+    names = [d.name for d in root.iterdir() if d.is_dir()]
+    if "speech" in names:
+        return "pool"
+    if any(n.startswith("clean_trainset") for n in names) and any(n.startswith("noisy_trainset") for n in names):
+        return "voicebank"
+    if any(n.lower().startswith("clean") for n in names) and any(n.lower().startswith("noise") for n in names):
+        return "dns"
+    raise ValueError(f"training pool {root}: expected speech/ and noise/ folders (build_train.sh layout), "
+                     f"clean*/ and noise*/ (DNS-Challenge) or clean_trainset*wav/ and noisy_trainset*wav/ "
+                     f"(VoiceBank-DEMAND); found {sorted(names)}")
+
+
+def _layout_dirs(root: Path, layout: str) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
+    """(speaker name, folder) and (noise category, folder) lists of a pool."""
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir())
+    if layout == "pool":
+        noise = root / "noise"
+        return ([(d.name, d) for d in sorted((root / "speech").iterdir()) if d.is_dir()],
+                [(d.name, d) for d in sorted(noise.iterdir()) if d.is_dir()] if noise.is_dir() else [])
+    if layout == "voicebank":
+        return [("voicebank", next(d for d in subdirs if d.name.startswith("clean_trainset")))], []
+    return ([(f"dns-{d.name}", d) for d in subdirs if d.name.lower().startswith("clean")],
+            [(d.name, d) for d in subdirs if d.name.lower().startswith("noise")])
+
+
+def _audio_files(folder: Path, *, recursive: bool) -> list[Path]:
+    pick = folder.rglob if recursive else folder.glob
+    return sorted(list(pick("*.flac")) + list(pick("*.wav")))
+
+
 class Pool:
-    """Speech utterances and noise recordings held in memory at 16 kHz."""
+    """Speech utterances and noise recordings held in memory at 16 kHz (layouts: :func:`detect_layout`)."""
 
     def __init__(self, root: str | Path, *, seed: int = 0, max_minutes_per_speaker: float = MAX_MINUTES_PER_SPEAKER,
                  cache: str | Path | None = None, threads: int = 2,
@@ -84,10 +126,12 @@ class Pool:
         if cache_file and cache_file.exists():
             self._from_cache(cache_file)
             return
-        sidx = _index(root / "speech")
+        layout = detect_layout(root)
+        speech_dirs, noise_dirs = _layout_dirs(root, layout)
+        sidx = _index(root / "speech") if layout == "pool" else {}
         jobs = []
-        for spk_dir in sorted(p for p in (root / "speech").iterdir() if p.is_dir()):
-            files = sorted(list(spk_dir.glob("*.flac")) + list(spk_dir.glob("*.wav")))
+        for name, spk_dir in speech_dirs:
+            files = _audio_files(spk_dir, recursive=layout != "pool")
             rng.shuffle(files)
             total, chosen = 0.0, []
             for f in files:
@@ -100,11 +144,10 @@ class Pool:
                     break
                 total += dur
                 chosen.append((f, float(info.get("bandwidth_hz", 8000.0))))
-            jobs += [(spk_dir.name, f, bw) for f, bw in chosen]
-        nidx = _index(root / "noise")
-        noise_dirs = (root / "noise").iterdir() if (root / "noise").is_dir() else []
-        for cat_dir in sorted(p for p in noise_dirs if p.is_dir()):
-            files = sorted(list(cat_dir.glob("*.flac")) + list(cat_dir.glob("*.wav")))
+            jobs += [(name, f, bw) for f, bw in chosen]
+        nidx = _index(root / "noise") if layout == "pool" else {}
+        for name, cat_dir in noise_dirs:
+            files = _audio_files(cat_dir, recursive=layout != "pool")
             rng.shuffle(files)
             total = 0.0
             for f in files:
@@ -114,7 +157,20 @@ class Pool:
                     total += sf.info(str(f)).duration
                 except (RuntimeError, sf.LibsndfileError):
                     continue
-                jobs.append(("noise:" + str(nidx.get(f"{cat_dir.name}/{f.name}", {}).get("category", cat_dir.name)), f, 0.0))
+                jobs.append(("noise:" + str(nidx.get(f"{cat_dir.name}/{f.name}", {}).get("category", name)), f, 0.0))
+        if layout == "voicebank":
+            # VoiceBank-DEMAND ships mixtures, not noise: the noise is noisy - clean, file by file
+            clean_dir = speech_dirs[0][1]
+            noisy_dir = next(d for d in root.iterdir() if d.is_dir() and d.name.startswith("noisy_trainset"))
+            budget = max_minutes_per_noise * 60
+            for f in sorted(noisy_dir.glob("*.wav")):
+                if budget <= 0:
+                    break
+                if (clean_dir / f.name).exists():
+                    jobs.append(("noise:demand", (f, clean_dir / f.name), 0.0))
+                    budget -= sf.info(str(f)).duration
+        if not any(not j[0].startswith("noise:") for j in jobs):
+            raise ValueError(f"training pool {root}: no speech files found ({layout} layout)")
         with ThreadPoolExecutor(threads) as ex:
             audio = list(ex.map(lambda j: _load(j[1]), jobs))
         for (name, _, bw), x in zip(jobs, audio):
@@ -234,6 +290,37 @@ def synth_noise(rng, n):
 # --------------------------------------------------------------------------- mixing
 
 
+#: the part of a room response kept in the training target (direct sound + early reflections)
+EARLY_MS = 50.0
+
+
+def synth_rir(rng, rt60_s):
+    """A synthetic room impulse response: direct path + exponentially decaying, low-passed
+    noise tail with the given RT60 (60 dB decay time), at 16 kHz."""
+    n = int(SR * min(1.0, 1.2 * rt60_s)) + 1
+    t = np.arange(n) / SR
+    tail = rng.standard_normal(n) * 10 ** (-3.0 * t / rt60_s)  # -60 dB at rt60
+    tail = lfilter([1 - 0.5], [1, -0.5], tail)  # walls absorb highs faster
+    onset = int(SR * rng.uniform(0.002, 0.01))  # first reflection after the direct path
+    tail[:onset] = 0.0
+    rir = tail * rng.uniform(0.2, 0.6) / (np.sqrt(np.sum(tail ** 2)) + 1e-12)
+    rir[0] = 1.0
+    return rir
+
+
+def reverberate(rng, speech, rt60_s):
+    """(early, late): speech through a synthetic room, split at EARLY_MS.  Training keeps the
+    early part as the target and counts the late tail as noise, so the model learns to
+    remove late reverberation instead of treating it as speech."""
+    rir = synth_rir(rng, rt60_s)
+    k = int(SR * EARLY_MS / 1000)
+    n = len(speech)
+    early = fftconvolve(speech, rir[:k])[:n]
+    late = fftconvolve(speech, rir)[:n] - early
+    scale = np.sqrt(np.mean(speech.astype(np.float64) ** 2) / (np.mean(early ** 2) + 1e-20))
+    return (early * scale).astype(np.float32), (late * scale).astype(np.float32)
+
+
 def _crop(rng, x, n):
     if len(x) >= n:
         s = rng.integers(0, len(x) - n + 1)
@@ -249,12 +336,16 @@ class Mixer:
     them (after EQ) in the STFT domain.  Levels: speech -40..-15 dBFS active
     level (the pool is at -26), SNR ``snr_db`` uniform, plus ``p_clean`` of
     nearly clean examples (SNR 40-60 dB) and ``p_noise_only`` of examples
-    without speech.
+    without speech.  ``p_reverb`` of the speech goes through a synthetic room
+    (RT60 ``rt60_s``): the early part is the target, the late tail is added
+    to the noise.  ``exclude_noise`` drops noise categories (held-out tests).
     """
 
     def __init__(self, pool: Pool, *, seed: int, snr_db=(-5.0, 25.0), p_clean: float = 0.05,
-                 p_noise_only: float = 0.08, p_mix: float = 0.25, synth_bank: int = 240) -> None:
+                 p_noise_only: float = 0.08, p_mix: float = 0.25, synth_bank: int = 240, p_reverb: float = 0.0,
+                 rt60_s=(0.2, 0.9), exclude_noise: tuple[str, ...] = ()) -> None:
         self.pool, self.rng = pool, np.random.default_rng(seed)
+        self.p_reverb, self.rt60_s = p_reverb, rt60_s
         self.snr_db, self.p_clean, self.p_noise_only, self.p_mix = snr_db, p_clean, p_noise_only, p_mix
         self.spk_names = list(pool.speakers)
         w = np.array([_group_weight(s, SPEAKER_WEIGHTS) for s in self.spk_names])
@@ -266,7 +357,10 @@ class Mixer:
         # synthetic noises: a bank made once (seeded), cropped like the recordings
         bank_rng = np.random.default_rng(seed + 1000)
         self.synth_bank = [synth_noise(bank_rng, 8 * SR) for _ in range(synth_bank)]
-        self.noise_names = list(pool.noises) + ["synthetic", "babble_synth"]
+        self.noise_names = [c for c in list(pool.noises) + ["synthetic", "babble_synth"]
+                            if not any(c.startswith(e) for e in exclude_noise)]
+        if not self.noise_names:
+            raise ValueError(f"Mixer: every noise category is excluded by {exclude_noise}")
         w = np.array([_group_weight(c, NOISE_WEIGHTS) for c in self.noise_names])
         self.noise_p = w / w.sum()
 
@@ -312,7 +406,12 @@ class Mixer:
         snr = rng.uniform(40, 60) if rng.random() < self.p_clean else rng.uniform(*self.snr_db)
         # pool speech is at -26 dBFS active level, noise at -30 dBFS mean level
         noise_db = -26 + gain_db - snr
-        return speech * 10 ** (gain_db / 20), noise * 10 ** ((noise_db + 30) / 20), bw
+        noise = noise * 10 ** ((noise_db + 30) / 20)
+        speech = speech * 10 ** (gain_db / 20)
+        if self.p_reverb > 0 and rng.random() < self.p_reverb:
+            speech, late = reverberate(rng, speech, rng.uniform(*self.rt60_s))
+            noise = noise + late
+        return speech, noise, bw
 
     def batch(self, batch_size, n):
         sp, no, bw = zip(*(self.example(n) for _ in range(batch_size)))

@@ -23,7 +23,8 @@ from .model import HOP, SR, BandGRU, Features, count_params, export_onnx
 
 DEFAULTS = dict(seed=1, hidden=96, layers=2, batch=32, seconds=2.0, lr=2e-3, lr_final=1e-4, weight_decay=1e-5,
                 snr_lo=-5.0, snr_hi=25.0, eq_db=6.0, above_bw_weight=0.2, spec_weight=4.0, vad_weight=0.05,
-                vad_threshold_db=-45.0, threads=1, max_minutes_per_speaker=20.0, stat_batches=8)
+                vad_threshold_db=-45.0, threads=1, max_minutes_per_speaker=20.0, stat_batches=8,
+                asym_weight=0.0, p_reverb=0.0, exclude_noise="")
 
 
 def _eq_curves(rng: torch.Generator, batch: int, n_bins: int, eq_db: float) -> torch.Tensor:
@@ -52,6 +53,10 @@ def _loss(model, feats, speech, noise, bw, h0, cfg, gen):
     w_bands = (w_bins @ feats.bands.T) / feats.bands.sum(1)  # (N, B)
     w_bands = w_bands[:, None, :]
     l_band = (w_bands * ((gains - target) ** 2 + (gains.sqrt() - target.sqrt()) ** 2)).mean()
+    if cfg["asym_weight"] > 0:
+        # a gain above the target lets noise through; residual noise is what listeners (and
+        # DNSMOS BAK) punish most, so it costs more than the same error below the target
+        l_band = l_band + cfg["asym_weight"] * (w_bands * torch.relu(gains - target) ** 2).mean()
     g_bins = feats.to_bins(gains)
     y_mag = (g_bins * x_spec.abs() + 1e-9) ** 0.3
     s_mag = (s_spec.abs() + 1e-9) ** 0.3
@@ -63,8 +68,8 @@ def _loss(model, feats, speech, noise, bw, h0, cfg, gen):
                                                                                      l_vad.item())
 
 
-def train(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mediacore.train", description=__doc__.split("\n\n")[0])
+def train(argv=None, prog: str = "python -m mediacore.train") -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("--pool", required=True, help="training pool (layout of shared/corpus/tools/build_train.sh)")
     ap.add_argument("--out", required=True, help="output directory (model.pt, checkpoint, config.json, model.onnx)")
     ap.add_argument("--minutes", type=float, default=None, help="time budget; the step count is fixed from the "
@@ -72,6 +77,8 @@ def train(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="number of steps (reproducible runs)")
     ap.add_argument("--cache", default=None, help="npz cache of the decoded 16 kHz pool")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", default=None, help="start from these weights (model.pt of an earlier run): "
+                    "fine-tuning; the input statistics are kept")
     ap.add_argument("--checkpoint-s", type=float, default=120.0)
     for k, v in DEFAULTS.items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=v)
@@ -84,14 +91,31 @@ def train(argv=None) -> int:
     torch.manual_seed(cfg["seed"])
     torch.set_num_threads(cfg["threads"])
     t0 = time.time()
-    pool = Pool(args.pool, seed=cfg["seed"], max_minutes_per_speaker=cfg["max_minutes_per_speaker"],
-                cache=args.cache, threads=cfg["threads"])
+    try:
+        pool = Pool(args.pool, seed=cfg["seed"], max_minutes_per_speaker=cfg["max_minutes_per_speaker"],
+                    cache=args.cache, threads=cfg["threads"])
+    except ValueError as exc:
+        ap.error(str(exc))
     print(f"pool loaded in {time.time() - t0:.0f} s: {json.dumps(pool.summary())}", flush=True)
-    mixer = Mixer(pool, seed=cfg["seed"], snr_db=(cfg["snr_lo"], cfg["snr_hi"]))
+    try:
+        mixer = Mixer(pool, seed=cfg["seed"], snr_db=(cfg["snr_lo"], cfg["snr_hi"]), p_reverb=cfg["p_reverb"],
+                      exclude_noise=tuple(c for c in cfg["exclude_noise"].split(",") if c))
+    except ValueError as exc:
+        ap.error(str(exc))
     gen = torch.Generator().manual_seed(cfg["seed"])
     n = int(cfg["seconds"] * SR) // HOP * HOP
     model = BandGRU(N_BANDS, cfg["hidden"], cfg["layers"])
     feats = Features()
+    init, init_conf = None, None
+    if args.init:
+        parent = Path(args.init).with_name("config.json")
+        init_conf = json.loads(parent.read_text()) if parent.exists() else None
+        if init_conf:
+            init_conf.pop("loss_history", None)
+        init = torch.load(args.init, map_location="cpu")
+        if init["inp.weight"].shape[0] != cfg["hidden"]:
+            ap.error(f"--init {args.init} has hidden {init['inp.weight'].shape[0]}, --hidden is {cfg['hidden']}")
+        model.load_state_dict(init)
     # fixed input normalisation: statistics of the log band powers of training mixes
     with torch.no_grad():
         acc = []
@@ -99,8 +123,9 @@ def train(argv=None) -> int:
             sp, no, _ = mixer.batch(cfg["batch"], n)
             acc.append(feats.log_bands(feats.stft(torch.from_numpy(sp + no))).reshape(-1, N_BANDS))
         allf = torch.cat(acc)
-        model.feat_mean.copy_(allf.mean(0))
-        model.feat_std.copy_(allf.std(0).clamp_min(0.5))
+        if init is None:  # (a fine-tuned model keeps the statistics it was trained with)
+            model.feat_mean.copy_(allf.mean(0))
+            model.feat_std.copy_(allf.std(0).clamp_min(0.5))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     step, total = 0, args.steps
     ckpt = out / "checkpoint.pt"
@@ -123,7 +148,8 @@ def train(argv=None) -> int:
         conf = {"config": cfg, "steps_done": step, "steps_total": total, "pool": str(args.pool),
                 "pool_summary": pool.summary(), "params": count_params(model),
                 "macs_per_frame": model.macs_per_frame(), "torch": torch.__version__,
-                "command": "python -m mediacore.train " + " ".join(sys.argv[1:] if argv is None else argv),
+                "command": f"{prog} " + " ".join(sys.argv[1:] if argv is None else argv),
+                "init": args.init, "init_config": init_conf,
                 "loss_history": hist[-50:], "final": final}
         (out / "config.json").write_text(json.dumps(conf, indent=1) + "\n")
 

@@ -1,0 +1,117 @@
+"""Training recipe: pool layouts, augmentation, a seconds-long seeded run through `mediacore train`,
+and the streaming ONNX export against the torch model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mediacore.cli import main as cli
+from mediacore.train.data import SR, Mixer, Pool, detect_layout, reverberate, synth_rir
+from mediacore.train.smoke import SMOKE_ARGS, make_example_pool
+
+
+def _rt60(rir: np.ndarray) -> float:
+    """RT60 from the Schroeder backward integral's -5..-25 dB slope (T20, ISO 3382)."""
+    edc = np.cumsum(rir[::-1] ** 2)[::-1]
+    edc_db = 10 * np.log10(edc / edc[0])
+    i5, i25 = np.argmax(edc_db <= -5), np.argmax(edc_db <= -25)
+    return 3.0 * (i25 - i5) / SR
+
+
+@pytest.mark.parametrize("rt60", [0.3, 0.6])
+def test_synthetic_room_has_the_requested_rt60(rt60):
+    rng = np.random.default_rng(0)
+    measured = np.mean([_rt60(synth_rir(rng, rt60)) for _ in range(5)])
+    assert measured == pytest.approx(rt60, rel=0.2)
+
+
+def test_reverberation_splits_into_early_target_and_late_noise():
+    rng = np.random.default_rng(1)
+    speech = (0.1 * np.random.default_rng(2).standard_normal(SR)).astype(np.float32)
+    early, late = reverberate(rng, speech, 0.8)
+    assert early.shape == late.shape == speech.shape
+    # the target keeps the dry level; the late tail is a sizeable part that training counts as noise
+    assert 10 * np.log10(np.mean(early ** 2) / np.mean(speech ** 2)) == pytest.approx(0.0, abs=0.01)
+    assert -20 < 10 * np.log10(np.mean(late ** 2) / np.mean(early ** 2)) < -3
+
+
+def test_pool_layouts_and_voicebank_noise_is_noisy_minus_clean(tmp_path):
+    pool = make_example_pool(tmp_path / "pool")
+    assert detect_layout(pool) == "pool"
+    x, _ = sf.read(str(pool / "speech" / "example" / "a.flac"), dtype="float32")
+    x, sr = x[: 3 * SR], SR  # written at 16 kHz: the pool reads it without resampling
+    noise = (0.05 * np.random.default_rng(0).standard_normal(len(x))).astype(np.float32)
+    vb = tmp_path / "vb"
+    (vb / "clean_trainset_wav").mkdir(parents=True)
+    (vb / "noisy_trainset_wav").mkdir()
+    sf.write(str(vb / "clean_trainset_wav" / "p1.wav"), x, sr, subtype="FLOAT")
+    sf.write(str(vb / "noisy_trainset_wav" / "p1.wav"), x + noise, sr, subtype="FLOAT")
+    assert detect_layout(vb) == "voicebank"
+    p = Pool(vb, threads=1)
+    assert list(p.speakers) == ["voicebank"] and list(p.noises) == ["demand"]
+    np.testing.assert_allclose(p.noises["demand"][0], noise, atol=1e-6)
+    dns = tmp_path / "dns"
+    (dns / "clean_fullband").mkdir(parents=True)
+    (dns / "noise_fullband").mkdir()
+    sf.write(str(dns / "clean_fullband" / "c.wav"), x, sr)
+    sf.write(str(dns / "noise_fullband" / "n.wav"), noise, sr)
+    assert detect_layout(dns) == "dns"
+    p = Pool(dns, threads=1)
+    assert list(p.speakers) == ["dns-clean_fullband"] and list(p.noises) == ["noise_fullband"]
+    with pytest.raises(ValueError, match=r"training pool .*: expected speech/ and noise/ folders"):
+        detect_layout(tmp_path)
+
+
+def test_mixer_excludes_held_out_noise_categories(tmp_path):
+    pool = Pool(make_example_pool(tmp_path / "pool"), threads=1)
+    mixer = Mixer(pool, seed=0, exclude_noise=("white", "babble"), synth_bank=4)
+    assert mixer.noise_names == ["synthetic"]
+    with pytest.raises(ValueError, match="every noise category is excluded"):
+        Mixer(pool, seed=0, exclude_noise=("white", "babble", "synthetic"), synth_bank=4)
+    # examples: speech at the requested SNR (active level), early reverberant target when asked
+    mixer = Mixer(pool, seed=0, snr_db=(5.0, 5.0), p_clean=0.0, p_noise_only=0.0, synth_bank=4)
+    sp, no, _ = mixer.batch(8, SR * 2)
+    assert sp.shape == no.shape == (8, SR * 2)
+
+
+def test_cli_train_refuses_a_folder_that_is_not_a_pool(tmp_path, capsys):
+    pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
+    assert cli(["train", "--pool", str(tmp_path), "--out", str(tmp_path / "out"), "--steps", "1"]) == 2
+    assert "expected speech/ and noise/ folders" in capsys.readouterr().err
+
+
+def test_smoke_training_is_seeded_and_its_onnx_export_streams_like_torch(tmp_path):
+    torch = pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
+    from mediacore.train.export import load_model
+    from mediacore.train.smoke import streaming_onnx_gains
+
+    pool = make_example_pool(tmp_path / "pool")
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        assert cli(["train", "--pool", str(pool), "--out", str(out), "--steps", "3", "--p-reverb", "0.5",
+                    "--asym-weight", "2", *SMOKE_ARGS]) == 0
+        runs.append(out)
+    conf = json.loads((runs[0] / "config.json").read_text())
+    assert conf["steps_done"] == 3 and conf["final"] and conf["config"]["seed"] == 1
+    assert conf["command"].startswith("mediacore train --pool")
+    # same seed, same steps: the same weights, bit for bit
+    sa, sb = (torch.load(r / "model.pt") for r in runs)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert (runs[0] / "model.onnx").read_bytes() == (runs[1] / "model.onnx").read_bytes()
+    # the ONNX model run one frame at a time == the torch model over the whole sequence
+    model = load_model(str(runs[0] / "model.pt"))
+    feats = np.random.default_rng(1).normal(-12, 3, (2, 40, model.n_bands)).astype(np.float32)
+    g_onnx = streaming_onnx_gains(runs[0] / "model.onnx", feats, model.layers, model.hidden)
+    with torch.no_grad():
+        g_torch = model(torch.from_numpy(feats), torch.zeros(model.layers, 2, model.hidden))[0].numpy()
+    np.testing.assert_allclose(g_onnx, g_torch, atol=1e-5)
+    # fine-tuning from it records where it started
+    assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "ft"), "--steps", "1",
+                "--init", str(runs[0] / "model.pt"), *SMOKE_ARGS]) == 0
+    ft = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert ft["init_config"]["command"] == conf["command"]
