@@ -118,6 +118,19 @@ class StreamProcessor:
         self.stats = {"frames": 0, "samples_in": 0, "samples_out": 0, "format_changes": 0,
                       "padded_samples": 0, "discarded_samples": 0, "clipped_samples": 0}
 
+    def warm_up(self, *, sample_rate: int, num_channels: int = 1) -> None:
+        """Build and run the pipeline for a format now, so the first real frame does not stall.
+
+        Building the default chain and the first call (loading compiled
+        kernels and the model) take a few hundred ms at 48 kHz; a host calling
+        us on its event loop would miss its audio deadlines meanwhile.
+        """
+        fmt = (int(sample_rate), int(num_channels))
+        pipe = self._pipeline_for(fmt)
+        if pipe is not self._pipe:  # the current stream's pipeline is warm already
+            pipe.process(np.zeros((fmt[1], fmt[0] // 10), np.float32))
+            pipe.reset()
+
     def process(self, samples: Any, *, sample_rate: int) -> np.ndarray:
         """Process one frame: (channels, n) or (n,) float/int16 in, the same shape out as float32.
 
@@ -177,16 +190,26 @@ class StreamProcessor:
         return out
 
     def _switch(self, fmt: tuple[int, int]) -> None:
-        rate, channels = fmt
-        if rate <= 0:
-            raise FormatError(f"{self.name}: expected a positive sample_rate in Hz, got {rate}")
         if self._format is not None:
             self.stats["format_changes"] += 1
             # the input still inside the old pipeline and FIFO never comes out
             self.stats["discarded_samples"] += self.delay_samples
             self._pipe.reset()
+        pipe = self._pipeline_for(fmt)
+        pipe.reset()
+        self._pipe = pipe
+        self._format = fmt
+        self._fifo = np.zeros((fmt[1], 0), np.float32)
+        self._pad = 0
+
+    def _pipeline_for(self, fmt: tuple[int, int]) -> Stage:
+        """The cached pipeline of a format, built on first use."""
         pipe = self._pipelines.get(fmt)
         if pipe is None:
+            rate, channels = fmt
+            if rate <= 0 or channels <= 0:
+                raise FormatError(f"{self.name}: expected a positive sample_rate and channel count, "
+                                  f"got {rate} Hz, {channels} channel(s)")
             pipe = self._factory(rate, channels)
             if not isinstance(pipe, Stage):
                 raise ParameterError(f"{self.name}: pipeline_factory must return a Stage, got {type(pipe).__name__}")
@@ -194,9 +217,4 @@ class StreamProcessor:
                 raise FormatError(f"{self.name}: pipeline_factory({rate}, {channels}) must take and give "
                                   f"{rate} Hz, got {pipe.sample_rate} Hz in, {pipe.output_sample_rate} Hz out")
             self._pipelines[fmt] = pipe
-        else:
-            pipe.reset()
-        self._pipe = pipe
-        self._format = fmt
-        self._fifo = np.zeros((channels, 0), np.float32)
-        self._pad = 0
+        return pipe

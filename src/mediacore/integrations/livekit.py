@@ -6,11 +6,11 @@ Use it wherever LiveKit takes a noise-cancellation processor::
     from mediacore.integrations.livekit import MediacoreProcessor
 
     stream = rtc.AudioStream.from_track(track=track, sample_rate=48000, num_channels=1,
-                                        noise_cancellation=MediacoreProcessor())
+                                        noise_cancellation=MediacoreProcessor(sample_rate=48000))
 
     # livekit-agents
     from livekit.agents.voice import room_io
-    room_io.RoomOptions(audio_input=room_io.AudioInputOptions(noise_cancellation=MediacoreProcessor()))
+    room_io.RoomOptions(audio_input=room_io.AudioInputOptions(noise_cancellation=MediacoreProcessor(sample_rate=24000)))
 
 The class deliberately has no ``__call__``: livekit-agents treats a callable
 ``noise_cancellation`` as a selector ``(params) -> processor``.
@@ -41,6 +41,15 @@ class MediacoreProcessor(rtc.FrameProcessor[rtc.AudioFrame]):
 
     Parameters
     ----------
+    sample_rate : int, optional
+        Rate (Hz) of the stream this will see, e.g. 48000 for ``AudioStream``,
+        24000 for livekit-agents' default ``AudioInputOptions``.  Given, the
+        pipeline is built and run once here, so the first frame does not stall
+        the event loop (hundreds of ms at 48 kHz otherwise, during which
+        LiveKit's source fills the gap with silence).  Other rates still work;
+        they are built on first use.
+    num_channels : int, default 1
+        Channel count to warm up for.
     enabled : bool, default True
         While False, frames pass through untouched (LiveKit also skips the call).
     pipeline_factory : callable (sample_rate, num_channels) -> Stage, optional
@@ -49,12 +58,15 @@ class MediacoreProcessor(rtc.FrameProcessor[rtc.AudioFrame]):
         For the default chain, e.g. ``agc=False`` (LiveKit agents run their own AGC).
     """
 
-    def __init__(self, *, enabled: bool = True, pipeline_factory: PipelineFactory | None = None,
+    def __init__(self, *, sample_rate: int | None = None, num_channels: int = 1, enabled: bool = True,
+                 pipeline_factory: PipelineFactory | None = None,
                  **chain_options: Any) -> None:
         self._enabled = bool(enabled)
         self._closed = False
         self._stream = StreamProcessor(pipeline_factory=pipeline_factory, name="MediacoreProcessor",
                                        **chain_options)
+        if sample_rate is not None:
+            self._stream.warm_up(sample_rate=sample_rate, num_channels=num_channels)
         self.stream_info: dict[str, str] = {}
 
     @property
