@@ -22,6 +22,7 @@ STAGES = {
     "denoise_16k_hp": lambda: mc.Denoise(sample_rate=16000, highpass_hz=80.0, max_attenuation_db=30.0),
     "vad_webrtc": lambda: mc.VAD(sample_rate=48000),
     "vad_energy": lambda: mc.VAD(sample_rate=16000, backend="energy"),
+    "vad_neural": lambda: mc.VAD(sample_rate=48000, backend="neural"),
     "agc": lambda: mc.AGC(sample_rate=48000),
     "limiter": lambda: mc.Limiter(sample_rate=48000, ceiling_dbfs=-20.0),
     "gain": lambda: mc.Gain(sample_rate=48000, gain_db=-6.0),

@@ -1,4 +1,4 @@
-"""The ``mediacore`` command line: ``clean``, ``demo``, ``info``, ``bench``.
+"""The ``mediacore`` command line: ``clean``, ``batch``, ``demo``, ``info``, ``bench``.
 
 Exit codes: 0 success, 1 a media / format / parameter error (message on
 stderr, no traceback), 2 a usage error, 130 interrupted.
@@ -46,6 +46,13 @@ def _chain_options(p: argparse.ArgumentParser) -> None:
                    help="automatic gain control toward --target-level (default: on)")
 
 
+def _loudness_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--loudness", metavar="LUFS", type=float,
+                   help="normalise integrated loudness (ITU-R BS.1770) to LUFS, e.g. -16 or -23 (two passes)")
+    p.add_argument("--true-peak", metavar="DBTP", type=float, default=-1.0,
+                   help="true-peak ceiling with --loudness (default: %(default)s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -71,8 +78,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codec", metavar="NAME", help="audio encoder (default: from the extension / input codec)")
     p.add_argument("--bitrate", metavar="B", help="bitrate of lossy codecs, e.g. 128k")
     p.add_argument("--sample-rate", metavar="HZ", type=int, help="output sample rate (default: the input's)")
+    _loudness_options(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary; errors only")
     p.set_defaults(func=_cmd_clean)
+
+    p = sub.add_parser(
+        "batch", help="clean every media file of a directory (resumable; local processes or a dask cluster)",
+        description="Run the default chain over every media file under IN_DIR and write each result to the same "
+                    "relative path under OUT_DIR.  Files whose output exists are skipped (outputs are written "
+                    "atomically, so a rerun resumes an interrupted batch); a file that fails is reported and the "
+                    "batch goes on.  Exit status 1 if any file failed.")
+    p.add_argument("in_dir", metavar="IN_DIR", help="directory of input media files (searched recursively)")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="output directory (created if needed)")
+    p.add_argument("-j", "--jobs", metavar="N", type=int, default=1,
+                   help="worker processes on this machine (default: %(default)s)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a dask.distributed cluster, e.g. tcp://10.0.0.5:8786 (needs mediacore[cluster]; "
+                        "workers must see the same paths)")
+    _chain_options(p)
+    p.add_argument("--target-level", metavar="DBFS", type=float, default=-23.0,
+                   help="AGC target speech level in dBFS (default: %(default)s)")
+    p.add_argument("--codec", metavar="NAME", help="audio encoder (default: from the extension / input codec)")
+    p.add_argument("--bitrate", metavar="B", help="bitrate of lossy codecs, e.g. 128k")
+    p.add_argument("--ext", metavar="EXT", help="output extension, e.g. .flac (default: the input's)")
+    _loudness_options(p)
+    p.add_argument("--overwrite", action="store_true", help="redo files whose output exists")
+    p.add_argument("--summary-json", metavar="PATH", help="also write the summary as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-file lines; summary only")
+    p.set_defaults(func=_cmd_batch)
 
     p = sub.add_parser(
         "demo", help="run the default chain on the bundled noisy example and measure it",
@@ -120,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="clips with listening examples and spectrograms in the report (default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_bench)
+
+    # its options are the training recipe's own (main() hands the arguments over untouched)
+    sub.add_parser("train", add_help=False,
+                   help="train the neural denoiser on a speech + noise pool (needs mediacore[train]); "
+                        "see 'mediacore train --help'")
     return parser
 
 
@@ -130,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (never raises SystemExit)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        return _cmd_train(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -147,6 +188,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print(f"\n{sub_prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _cmd_train(argv: list[str]) -> int:
+    try:
+        from mediacore.train.recipe import train
+    except ImportError as exc:
+        print(f"{PROG} train: error: training needs torch and onnx ({exc.name} is missing): "
+              "pip install 'mediacore[train]'", file=sys.stderr)
+        return 1
+    try:
+        return int(train(argv, prog=f"{PROG} train") or 0)
+    except SystemExit as exc:  # --help and usage errors of the recipe's parser
+        return _exit_code(exc.code)
+    except KeyboardInterrupt:
+        print(f"\n{PROG} train: interrupted (resume with --resume)", file=sys.stderr)
         return 130
 
 
@@ -188,7 +245,8 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         return default_chain(sample_rate=sr, num_channels=ch, **options)
 
     report = clean_media(args.input, args.output, make_pipeline, audio_codec=args.codec, bitrate=args.bitrate,
-                         out_sample_rate=args.sample_rate, progress=not args.quiet)
+                         out_sample_rate=args.sample_rate, progress=not args.quiet,
+                         loudness_lufs=args.loudness, true_peak_dbtp=args.true_peak)
     if not args.quiet:
         extra = ""
         if report.video_streams_copied or report.other_streams_copied:
@@ -206,6 +264,58 @@ def _same_file(a: str, b: str) -> bool:
     except OSError:
         pass
     return os.path.realpath(a) == os.path.realpath(b)
+
+
+# ---------------------------------------------------------------------------
+# batch
+# ---------------------------------------------------------------------------
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from mediacore.batch import batch_clean
+
+    if args.jobs < 1:
+        raise _UsageError(f"--jobs must be >= 1, got {args.jobs}")
+    chain_options = dict(denoise=args.denoise, agc=args.agc, target_level_dbfs=args.target_level)
+    try:  # reject out-of-range options before touching any file
+        default_chain(sample_rate=48000, num_channels=1, **chain_options)
+    except ParameterError as exc:
+        raise _UsageError(str(exc)) from None
+
+    def on_result(r: Any) -> None:
+        if not args.quiet and r.status != "skipped":
+            what = f"{r.duration_s:.1f} s in {r.wall_s:.1f} s" if r.status == "done" else f"{r.error_type}: {r.error}"
+            print(f"{r.status:6s} {r.input_path} ({what})", file=sys.stderr, flush=True)
+
+    options = dict(chain_options=chain_options, audio_codec=args.codec, bitrate=args.bitrate,
+                   loudness_lufs=args.loudness, true_peak_dbtp=args.true_peak, out_ext=args.ext,
+                   overwrite=args.overwrite, on_result=on_result)
+    if args.scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            from mediacore.errors import MissingDependencyError
+
+            raise MissingDependencyError("--scheduler needs dask.distributed: pip install 'mediacore[cluster]'") from None
+        with Client(args.scheduler) as client:
+            summary = batch_clean(args.in_dir, args.out_dir, executor=client, **options)
+    elif args.jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn: numba / onnxruntime threads in this process must not be forked
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            summary = batch_clean(args.in_dir, args.out_dir, executor=pool, **options)
+    else:
+        summary = batch_clean(args.in_dir, args.out_dir, **options)
+    print(summary.to_text())
+    if args.summary_json:
+        from mediacore.io import atomic_output
+
+        with atomic_output(args.summary_json) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(summary.to_dict(), fh, indent=2)
+            fh.write("\n")
+    return 1 if summary.failed else 0
 
 
 # ---------------------------------------------------------------------------

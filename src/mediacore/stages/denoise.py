@@ -173,4 +173,6 @@ class Denoise(Stage):
         y = self._impl.process(x, prob)
         if not np.isnan(prob).any():
             meta.setdefault("speech_prob", prob)
+            if self.backend == "neural":
+                meta["neural_speech_prob"] = prob  # VAD(backend="neural") downstream reuses it
         return y
