@@ -24,19 +24,29 @@ def speech_to_pause_db(clean: np.ndarray, x: np.ndarray, sample_rate: int) -> fl
 
 
 def denoise_gains(out: np.ndarray, *, sample_rate: int, delay: int | None = None, max_lag: int = 4800,
-                  skip_s: float = 0.5) -> dict[str, float]:
+                  skip_s: float = 0.5, noisy: np.ndarray | None = None, noisy_delay: int = 0,
+                  refine: int = 0) -> dict[str, float]:
     """Align ``out`` (mono, produced from the bundled noisy example) and score it against the clean one.
 
     Returns the found ``lag`` (samples) and the gains in SI-SDR and speech-to-pause level (dB) over
-    the noisy input.  The first ``skip_s`` seconds (model and AGC settling) are left out.
+    the noisy input: the bundled clip, or ``noisy`` (what the adapter was handed, e.g. after a codec),
+    lagging the clip by ``noisy_delay``.  The first ``skip_s`` seconds (settling) are left out.
+    ``refine`` > 0 lets each signal take its best SI-SDR lag within that many samples (a lossy codec
+    shifts phase, and SI-SDR is sensitive to a few samples at 48 kHz).
     """
     clean = example("clean", sample_rate)
-    noisy = example("noisy", sample_rate)
-    lag = lag_of(noisy, out, max_lag) if delay is None else delay
-    n = min(len(clean), len(out) - lag)
-    y = out[lag: lag + n]
+    if noisy is None:
+        noisy = example("noisy", sample_rate)
+    lag = lag_of(example("noisy", sample_rate), out, max_lag) if delay is None else delay
     s = int(skip_s * sample_rate)
-    c, x, y = clean[s:n], noisy[s:n], y[s:]
+    n = min(len(clean), len(out) - lag - refine, len(noisy) - noisy_delay - refine) - refine
+
+    def best(sig, at):
+        return max(range(at - refine, at + refine + 1), key=lambda L: si_sdr_db(clean[s:n], sig[L + s: L + n]))
+
+    lag = best(out, lag)
+    noisy_delay = best(noisy, noisy_delay)
+    c, x, y = clean[s:n], noisy[noisy_delay + s: noisy_delay + n], out[lag + s: lag + n]
     return {
         "lag": lag,
         "si_sdr_gain_db": si_sdr_db(c, y) - si_sdr_db(c, x),
