@@ -24,7 +24,7 @@ from .model import HOP, SR, BandGRU, Features, count_params, export_onnx
 DEFAULTS = dict(seed=1, hidden=96, layers=2, batch=32, seconds=2.0, lr=2e-3, lr_final=1e-4, weight_decay=1e-5,
                 snr_lo=-5.0, snr_hi=25.0, eq_db=6.0, above_bw_weight=0.2, spec_weight=4.0, vad_weight=0.05,
                 vad_threshold_db=-45.0, threads=1, max_minutes_per_speaker=20.0, stat_batches=8,
-                asym_weight=0.0, p_reverb=0.0, exclude_noise="")
+                asym_weight=0.0, p_reverb=0.0, exclude_noise="", gate_db=0.0)
 
 
 def _eq_curves(rng: torch.Generator, batch: int, n_bins: int, eq_db: float) -> torch.Tensor:
@@ -45,7 +45,16 @@ def _loss(model, feats, speech, noise, bw, h0, cfg, gen):
     gains, prob, _ = model(logx, h0)
     es = feats.band_power(s_spec.real ** 2 + s_spec.imag ** 2)
     en = feats.band_power(n_spec.real ** 2 + n_spec.imag ** 2)
-    target = torch.sqrt(es / (es + en + 1e-12))
+    s_target = s_spec
+    es_target = es
+    if cfg["gate_db"] > 0:
+        # recorded "clean" speech carries its own room tone and hiss between words; a band
+        # more than gate_db below its loudest frame in the example counts as noise, so the
+        # model learns to remove the recording's background too (and not only what was added)
+        keep = (es >= es.amax(dim=1, keepdim=True) * 10 ** (-cfg["gate_db"] / 10)).float()
+        es_target = es * keep
+        s_target = s_spec * feats.to_bins(keep)
+    target = torch.sqrt(es_target / (es + en + 1e-12))
     # bins above the speech bandwidth: the target there is noise removal, but weight it low so the
     # model does not learn that speech never has a high band
     freqs = torch.arange(N_MODEL_BINS, dtype=torch.float32) * 50.0
@@ -59,7 +68,7 @@ def _loss(model, feats, speech, noise, bw, h0, cfg, gen):
         l_band = l_band + cfg["asym_weight"] * (w_bands * torch.relu(gains - target) ** 2).mean()
     g_bins = feats.to_bins(gains)
     y_mag = (g_bins * x_spec.abs() + 1e-9) ** 0.3
-    s_mag = (s_spec.abs() + 1e-9) ** 0.3
+    s_mag = (s_target.abs() + 1e-9) ** 0.3
     l_spec = (w_bins[:, None, :] * (y_mag - s_mag) ** 2).mean() * 10
     frame_db = 10 * torch.log10(es.sum(-1) + 1e-12)
     vad_t = (frame_db > cfg["vad_threshold_db"] + 10 * math.log10(1 / 320 ** 2 * 160)).float()
