@@ -67,7 +67,7 @@ class VideoEncoder:
         x264 preset index (0 ultrafast .. 9 placebo), SVT-AV1 preset (0-13).
         Defaults are real-time settings (VP8 10, VP9 8, H.264 1 superfast, AV1 10).
     threads : int, default 1
-        0 lets the codec use every core.
+        0 means one per core (``os.cpu_count()``).
     global_header : bool, default False
         Put the codec configuration in ``extradata`` (needed for MP4/MKV
         files); off, H.264 repeats SPS/PPS in-band (what RTP senders want).
@@ -109,8 +109,8 @@ class VideoEncoder:
             return {"preset": X264_PRESETS[self.speed], "tune": "zerolatency", "forced-idr": 1,
                     "x264-params": f"keyint={kf}:min-keyint={kf}:scenecut=0:bframes=0"}
         # SVT-AV1: real-time mode, low-delay prediction (which needs CBR), no scene-change keyframes
-        lp = self.threads or 0
-        params = f"rtc=1:pred-struct=1:rc=2:keyint={kf}:scd=0" + (f":lp={lp}" if lp else "")
+        lp = self.threads or os.cpu_count() or 1
+        params = f"rtc=1:pred-struct=1:rc=2:keyint={kf}:scd=0:lp={lp}"
         return {"preset": self.speed, "svtav1-params": params}
 
     def reset(self) -> None:
@@ -119,9 +119,10 @@ class VideoEncoder:
         setup: dict[str, Any] = dict(width=self.width, height=self.height, pix_fmt="yuv420p",
                                      time_base=Fraction(1, self.fps), framerate=Fraction(self.fps),
                                      bit_rate=self.bitrate_bps, gop_size=self.keyframe_interval_frames,
-                                     max_b_frames=0, thread_count=self.threads)
+                                     max_b_frames=0, thread_count=self.threads or os.cpu_count() or 1)
         if self.threads != 1:
-            setup["thread_type"] = "AUTO"
+            # slice threads: frame threads would add a frame of delay per thread
+            setup["thread_type"] = "SLICE"
         if self.global_header:
             setup["flags"] = av.codec.context.Flags.global_header
         if self.codec == "av1":
