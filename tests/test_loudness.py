@@ -200,3 +200,17 @@ def test_limiter_and_normalizer_chunk_invariance(chunk):
         st = make()
         parts = [st.process(x[:, i: i + chunk]) for i in range(0, x.shape[1], chunk)] + [st.flush()]
         np.testing.assert_array_equal(np.concatenate(parts, axis=1), whole)
+
+
+def test_cli_clean_loudness(tmp_path):
+    from mediacore.cli import main
+
+    rng = np.random.default_rng(6)
+    x = (0.01 * rng.standard_normal((1, 2 * RATE))).astype(np.float32)
+    sf.write(tmp_path / "in.flac", x.T, RATE, subtype="PCM_24")
+    code = main(["clean", str(tmp_path / "in.flac"), "-o", str(tmp_path / "out.flac"), "--denoise", "none",
+                 "--no-agc", "--loudness", "-23", "--true-peak", "-2", "-q"])
+    assert code == 0
+    y, _ = read_audio(tmp_path / "out.flac")
+    m = measure_loudness(y, RATE)
+    assert m.integrated_lufs == pytest.approx(-23.0, abs=0.1) and m.true_peak_dbtp <= -1.98
