@@ -115,3 +115,24 @@ def test_smoke_training_is_seeded_and_its_onnx_export_streams_like_torch(tmp_pat
                 "--init", str(runs[0] / "model.pt"), *SMOKE_ARGS]) == 0
     ft = json.loads((tmp_path / "ft" / "config.json").read_text())
     assert ft["init_config"]["command"] == conf["command"]
+
+
+def test_gated_targets_treat_the_recordings_own_hiss_as_noise():
+    torch = pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
+    from mediacore.train.model import Features
+    from mediacore.train.recipe import band_targets
+
+    feats = Features()
+    rng = np.random.default_rng(0)
+    t = np.arange(SR) / SR
+    speech = 0.003 * rng.standard_normal(SR)  # hiss -50 dB below the burst
+    speech[SR // 4: SR // 2] += np.sin(2 * np.pi * 440 * t[: SR // 4]) + rng.standard_normal(SR // 4) * 0.3
+    s_spec = feats.stft(torch.tensor(speech, dtype=torch.float32)[None])
+    n_spec = torch.zeros_like(s_spec)
+    plain, _, _ = band_targets(feats, s_spec, n_spec, 0.0)
+    gated, s_target, _ = band_targets(feats, s_spec, n_spec, 45.0)
+    hiss, burst = slice(60, 90), slice(30, 45)  # frames (10 ms) of hiss only / of the burst
+    assert float(plain[0, hiss].mean()) > 0.99  # without the gate the hiss is "speech" to keep
+    assert float(gated[0, hiss].max()) == 0.0  # with it, the hiss is to be removed ...
+    assert float(gated[0, burst].mean()) > 0.99  # ... and the burst is kept
+    assert float(s_target[0, hiss].abs().max()) == 0.0

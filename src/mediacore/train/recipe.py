@@ -34,6 +34,24 @@ def _eq_curves(rng: torch.Generator, batch: int, n_bins: int, eq_db: float) -> t
     return (10 ** (curve / 20))
 
 
+def band_targets(feats, s_spec, n_spec, gate_db: float):
+    """(target band gains, target speech spectrum, speech band powers) of a mixture s + n.
+
+    The target gain is the ideal ratio mask sqrt(S / (S + N)) per band.  With ``gate_db``
+    > 0, recorded "clean" speech's own room tone and hiss between words count as noise:
+    a band more than ``gate_db`` below its loudest frame in the example is dropped from
+    the target, so the model learns to remove the recording's background as well.
+    """
+    es = feats.band_power(s_spec.real ** 2 + s_spec.imag ** 2)
+    en = feats.band_power(n_spec.real ** 2 + n_spec.imag ** 2)
+    es_target, s_target = es, s_spec
+    if gate_db > 0:
+        keep = (es >= es.amax(dim=1, keepdim=True) * 10 ** (-gate_db / 10)).float()
+        es_target = es * keep
+        s_target = s_spec * feats.to_bins(keep)
+    return torch.sqrt(es_target / (es + en + 1e-12)), s_target, es
+
+
 def _loss(model, feats, speech, noise, bw, h0, cfg, gen):
     s_spec = feats.stft(speech)
     n_spec = feats.stft(noise)
@@ -43,18 +61,7 @@ def _loss(model, feats, speech, noise, bw, h0, cfg, gen):
     x_spec = s_spec + n_spec
     logx = feats.log_bands(x_spec)
     gains, prob, _ = model(logx, h0)
-    es = feats.band_power(s_spec.real ** 2 + s_spec.imag ** 2)
-    en = feats.band_power(n_spec.real ** 2 + n_spec.imag ** 2)
-    s_target = s_spec
-    es_target = es
-    if cfg["gate_db"] > 0:
-        # recorded "clean" speech carries its own room tone and hiss between words; a band
-        # more than gate_db below its loudest frame in the example counts as noise, so the
-        # model learns to remove the recording's background too (and not only what was added)
-        keep = (es >= es.amax(dim=1, keepdim=True) * 10 ** (-cfg["gate_db"] / 10)).float()
-        es_target = es * keep
-        s_target = s_spec * feats.to_bins(keep)
-    target = torch.sqrt(es_target / (es + en + 1e-12))
+    target, s_target, es = band_targets(feats, s_spec, n_spec, cfg["gate_db"])
     # bins above the speech bandwidth: the target there is noise removal, but weight it low so the
     # model does not learn that speech never has a high band
     freqs = torch.arange(N_MODEL_BINS, dtype=torch.float32) * 50.0
