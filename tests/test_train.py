@@ -125,7 +125,7 @@ def test_gated_targets_treat_the_recordings_own_hiss_as_noise():
     feats = Features()
     rng = np.random.default_rng(0)
     t = np.arange(SR) / SR
-    speech = 0.003 * rng.standard_normal(SR)  # hiss -50 dB below the burst
+    speech = 0.0005 * rng.standard_normal(SR)  # hiss 55 dB below the burst in every band
     speech[SR // 4: SR // 2] += np.sin(2 * np.pi * 440 * t[: SR // 4]) + rng.standard_normal(SR // 4) * 0.3
     s_spec = feats.stft(torch.tensor(speech, dtype=torch.float32)[None])
     n_spec = torch.zeros_like(s_spec)
