@@ -103,19 +103,35 @@ def test_opus_cbr_fec_and_voip_settings_take_effect():
     assert len(fec) == len(cbr) and [p.data for p in fec] != [p.data for p in cbr]
 
 
-def test_opus_dtx_needs_support():
-    try:
-        enc = OpusEncoder(dtx=True)
-    except ParameterError as exc:
-        assert "OpusEncoder: expected libopus to take the option(s) {'dtx': '1'}" in str(exc)
-        return
-    packets = encode_all(enc, np.zeros((1, RATE), np.float32))
-    assert sum(p.size for p in packets) < 500
+def test_opus_dtx_leaves_out_silent_frames():
+    speech = example("clean")[None, RATE: 2 * RATE]
+    x = np.concatenate([speech, np.zeros((1, 2 * RATE), np.float32), speech], axis=1)  # 4 s
+    plain = encode_all(OpusEncoder(), x)
+    enc = OpusEncoder(dtx=True)
+    assert enc.extradata[:8] == b"OpusHead" and int.from_bytes(enc.extradata[10:12], "little") == 312
+    dtx = encode_all(enc, x)
+    assert len(plain) == 201 and [p.pts for p in plain] == [-312 + 960 * k for k in range(201)]
+
+    def in_silence(packets):  # packets wholly inside the silent 2 s (after a 200 ms hangover)
+        return [p for p in packets if 1.2 * RATE <= p.pts and p.pts + 960 <= 3.0 * RATE]
+
+    assert len(in_silence(plain)) == 89
+    assert 3 <= len(in_silence(dtx)) <= 5  # a comfort-noise update every 400 ms
+    gaps = np.diff([p.pts for p in in_silence(dtx)])
+    assert all(g >= 0.38 * RATE for g in gaps)
+    # speech frames are all sent, pts on the same grid, and decode as well as without DTX
+    in_speech = [p for p in dtx if p.pts + 960 <= RATE]
+    assert [p.pts for p in in_speech] == [-312 + 960 * k for k in range(len(in_speech))] and len(in_speech) == 50
+    assert all(p.pts % 960 == 648 for p in dtx)
+    y = AudioDecoder(codec="opus", extradata=enc.extradata).process(in_speech)
+    assert snr_db(speech[0, 2000:40000], y[0, 2000:40000]) > 5
+    assert dtx[-1].pts + dtx[-1].duration == x.shape[1]  # flush brings out every input sample
 
 
 @pytest.mark.parametrize("chunk", [1, 17, 509, 4096])
-@pytest.mark.parametrize("make", [lambda: OpusEncoder(frame_ms=10), lambda: AacEncoder(num_channels=2),
-                                  lambda: FlacEncoder(num_channels=2)], ids=["opus", "aac", "flac"])
+@pytest.mark.parametrize("make", [lambda: OpusEncoder(frame_ms=10), lambda: OpusEncoder(dtx=True, num_channels=2),
+                                  lambda: AacEncoder(num_channels=2), lambda: FlacEncoder(num_channels=2)],
+                         ids=["opus", "opus_dtx", "aac", "flac"])
 def test_encoders_chunk_invariant_and_reset_reproducible(make, chunk):
     enc = make()
     x = tone(6000, enc.num_channels)

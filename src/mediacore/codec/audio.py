@@ -163,9 +163,12 @@ class OpusEncoder(AudioEncoder):
     packet_loss_percent : int, default 0
         Expected loss, tunes FEC.
     dtx : bool, default False
-        Discontinuous transmission: tiny packets during silence.  Needs an
-        FFmpeg whose libopus wrapper has the ``dtx`` option (7.1 and later);
-        otherwise a ParameterError says so.
+        Discontinuous transmission: during silence only a comfort-noise
+        update every 400 ms is sent; the frames libopus marks as not to be
+        transmitted (1-2 byte packets) are left out, so ``pts`` has gaps, as
+        in RTP.  FFmpeg's libopus wrapper before 7.1 has no DTX control, so
+        with ``dtx=True`` the stage drives libopus directly (the library PyAV
+        ships, through ctypes); same packets, same pts rules.
     application : {"voip", "audio", "lowdelay"}, default "voip"
     vbr : bool, default True
     """
@@ -191,9 +194,67 @@ class OpusEncoder(AudioEncoder):
         opts = {"application": self.application, "frame_duration": f"{self.frame_ms:g}",
                 "compression_level": self.complexity, "fec": int(self.fec), "packet_loss": self.packet_loss_percent,
                 "vbr": "on" if self.vbr else "off"}
-        if self.dtx:
-            opts["dtx"] = 1
         return opts
+
+    # -- DTX: libopus directly ------------------------------------------------
+    def reset(self) -> None:
+        if not self.dtx:
+            super().reset()
+            return
+        from mediacore.codec import _libopus as lo
+
+        settings = {lo.SET_BITRATE: self.bitrate_bps, lo.SET_VBR: int(self.vbr), lo.SET_COMPLEXITY: self.complexity,
+                    lo.SET_INBAND_FEC: int(self.fec), lo.SET_PACKET_LOSS_PERC: self.packet_loss_percent,
+                    lo.SET_DTX: 1}
+        self._opus = lo.LibOpus(self.name, self._sample_rate, self._channels, self.application, settings)
+        self._frame_size = int(round(self._sample_rate * self.frame_ms / 1000))
+        self._fifo = np.zeros((self._channels, 0), np.float32)
+        self._pts = 0
+        self._pts0 = None
+        self._n_real = 0
+
+    @property
+    def extradata(self) -> bytes | None:
+        if not self.dtx:
+            return super().extradata
+        from mediacore.codec._libopus import opus_head
+
+        return opus_head(self._channels, self._opus.lookahead * 48000 // self._sample_rate, self._sample_rate)
+
+    def _encode(self, x: np.ndarray, duration: int | None = None) -> list[EncodedPacket]:
+        if not self.dtx:
+            return super()._encode(x)
+        data = self._opus.encode(x)
+        pts = self._pts - self._opus.lookahead
+        self._pts += x.shape[1]
+        if len(data) <= 2:  # libopus: "no need to transmit" (DTX)
+            return []
+        return [EncodedPacket(data, pts, pts, x.shape[1] if duration is None else duration,
+                              Fraction(1, self._sample_rate), True, self.codec_name)]
+
+    def process(self, samples: Any) -> list[EncodedPacket]:
+        if self.dtx:
+            self._n_real += as_float_block(samples, self.name).shape[1]
+        return super().process(samples)
+
+    def flush(self) -> list[EncodedPacket]:
+        if not self.dtx:
+            return super().flush()
+        # libopus takes whole frames only and its output lags by the look-ahead:
+        # pad the last frame, then feed silence until every input sample is out
+        fs = self._frame_size
+        end = self._n_real
+        x = np.concatenate([self._fifo, np.zeros((self._channels, (-self._fifo.shape[1]) % fs), np.float32)], axis=1)
+        x = np.concatenate([x, np.zeros((self._channels, -(-self._opus.lookahead // fs) * fs), np.float32)], axis=1)
+        out: list[EncodedPacket] = []
+        for i in range(0, x.shape[1], fs):
+            start = self._pts - self._opus.lookahead
+            if start >= end:
+                break
+            out += self._encode(x[:, i: i + fs], duration=min(fs, end - start))
+        self._opus.close()
+        self.reset()
+        return out
 
     def _params(self) -> dict[str, Any]:
         return {"bitrate_bps": self.bitrate_bps, "complexity": self.complexity, "frame_ms": self.frame_ms,
