@@ -323,3 +323,18 @@ def test_dask_bad_inputs(dask_cluster, tmp_path):
     s = batch_clean(src, out, executor=dask_cluster, chain_options=CHAIN)
     assert (s.done, s.failed) == (2, 4)  # the output folder is writable here
     assert {os.path.basename(r.input_path) for r in s.failures} == set(EXPECTED_FAILURES) - {"unwritable.wav"}
+
+
+def test_cli_batch_process_pool_and_scheduler(corpus, local_run, dask_cluster, tmp_path, capsys):
+    root, _ = corpus
+    out, _ = local_run
+    opts = ["--denoise", "dsp", "-q"]
+    assert main(["batch", str(root), str(tmp_path / "pool"), "--jobs", "2", *opts]) == 0
+    assert "20 file(s): 20 cleaned, 0 skipped (already done), 0 failed" in capsys.readouterr().out
+    assert tree(tmp_path / "pool") == tree(out)
+    address = dask_cluster.scheduler.address
+    assert main(["batch", str(root), str(tmp_path / "dask"), "--scheduler", address, *opts]) == 0
+    assert "20 file(s): 20 cleaned" in capsys.readouterr().out
+    assert tree(tmp_path / "dask") == tree(out)
+    assert main(["batch", str(root), str(tmp_path / "x"), "--jobs", "0"]) == 2
+    assert "--jobs must be >= 1, got 0" in capsys.readouterr().err

@@ -214,3 +214,21 @@ def test_cli_clean_loudness(tmp_path):
     y, _ = read_audio(tmp_path / "out.flac")
     m = measure_loudness(y, RATE)
     assert m.integrated_lufs == pytest.approx(-23.0, abs=0.1) and m.true_peak_dbtp <= -1.98
+
+
+@pytest.mark.parametrize("make", [lambda: LoudnessMeter(sample_rate=RATE),
+                                  lambda: TruePeakLimiter(sample_rate=RATE, ceiling_dbtp=-6.0),
+                                  lambda: LoudnessNormalize(sample_rate=RATE, target_lufs=-16.0, measured_lufs=-24.0)],
+                         ids=["meter", "limiter", "normalize"])
+def test_stage_contract(make):
+    rng = np.random.default_rng(7)
+    x = (0.2 * rng.standard_normal((2, 12345))).astype(np.float32)
+    st = make()
+    before = repr(st)
+    first = st.run(x)
+    st.process(x[:, :777])
+    st.reset()
+    np.testing.assert_array_equal(st.run(x), first)  # reset forgets the stream
+    assert repr(st) == before and first.shape == x.shape
+    total = np.concatenate([st.process(x), st.flush()], axis=1)
+    assert total.shape[1] == x.shape[1] + st.latency  # flush brings out the whole input
