@@ -149,21 +149,26 @@ def clean_file(task: BatchTask) -> FileResult:
     def make_pipeline(sr: int, ch: int) -> Any:
         return default_chain(sample_rate=sr, num_channels=ch, **opts)
 
+    def failed(exc: BaseException, msg: str) -> FileResult:
+        return FileResult(task.input_path, task.output_path, "failed", wall_s=time.perf_counter() - t0,
+                          error=msg, error_type=type(exc).__name__, worker=worker)
+
+    folder = os.path.dirname(task.output_path) or "."
     try:
-        os.makedirs(os.path.dirname(task.output_path) or ".", exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        return failed(exc, f"{task.output_path}: cannot write output: expected a writable folder {folder}, "
+                           f"got: {exc}")
+    try:
         report = clean_media(task.input_path, task.output_path, make_pipeline, audio_codec=task.audio_codec,
                              bitrate=task.bitrate, loudness_lufs=task.loudness_lufs,
                              true_peak_dbtp=task.true_peak_dbtp)
-    except (MediaCoreError, OSError, ValueError, RuntimeError) as exc:
-        msg = str(exc)
-        if isinstance(exc, OSError) and not isinstance(exc, MediaCoreError):
-            msg = f"{task.output_path}: cannot write output: {exc}"
-        return FileResult(task.input_path, task.output_path, "failed", wall_s=time.perf_counter() - t0,
-                          error=msg, error_type=type(exc).__name__, worker=worker)
+    except MediaCoreError as exc:  # messages name the file already
+        return failed(exc, str(exc))
+    except (OSError, ValueError, RuntimeError) as exc:
+        return failed(exc, f"{task.input_path}: {exc}")
     except Exception as exc:  # a bug must not stop the batch either; keep the traceback
-        tb = traceback.format_exc(limit=6)
-        return FileResult(task.input_path, task.output_path, "failed", wall_s=time.perf_counter() - t0,
-                          error=f"{exc}\n{tb}", error_type=type(exc).__name__, worker=worker)
+        return failed(exc, f"{task.input_path}: {exc}\n{traceback.format_exc(limit=6)}")
     return FileResult(task.input_path, task.output_path, "done", duration_s=report.duration_s,
                       wall_s=time.perf_counter() - t0, worker=worker)
 
