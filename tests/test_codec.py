@@ -378,3 +378,23 @@ def test_clean_recording_with_chosen_codec(tmp_path):
     x, _ = read_audio(src)
     y, _ = read_audio(tmp_path / "out.mkv")
     assert abs(y.shape[1] - x.shape[1]) <= 1024
+
+
+def test_process_frame_starts_the_clock_at_the_frame_pts():
+    enc = OpusEncoder(frame_ms=10)
+    pk = enc.process_frame(mc.AudioFrame(tone(480)[0], RATE, pts=48000))
+    pk += enc.process_frame(mc.AudioFrame(tone(480)[0], RATE, pts=48480))
+    assert [p.pts for p in pk] == [48000 - 312, 48480 - 312]
+    with pytest.raises(FormatError, match="OpusEncoder: expected sample_rate 48000, got 16000"):
+        enc.process_frame(mc.AudioFrame(np.zeros(160, np.float32), 16000))
+
+
+def test_mux_packets_dtx_opus(tmp_path):
+    speech = example("clean")[None, RATE: 2 * RATE]
+    x = np.concatenate([speech, np.zeros((1, RATE), np.float32)], axis=1)
+    enc = OpusEncoder(dtx=True)
+    packets = encode_all(enc, x)
+    mux_packets(tmp_path / "dtx.webm", [(enc, packets)])
+    with av.open(str(tmp_path / "dtx.webm")) as c:
+        got = [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
+    assert got == [p.data for p in packets] and len(packets) < 75

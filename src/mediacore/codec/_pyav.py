@@ -116,7 +116,8 @@ def reformat(frame: Any, width: int, height: int, pixel_format: str, interpolati
 def mux_packets(path: str | os.PathLike[str], tracks: list[tuple[Any, list[EncodedPacket]]]) -> None:
     """Write already-encoded packets to a container (format from the extension),
     atomically.  ``tracks`` is a list of (encoder stage, packets); the
-    encoder gives the stream parameters (codec, rate / size, extradata)."""
+    encoder gives the stream parameters (codec, rate / size, extradata).
+    H.264 in MP4/MKV needs ``VideoEncoder(global_header=True)``."""
     from mediacore.io._av import output_format
     from mediacore.io.atomic import atomic_output
     from mediacore.io.write import output_container
@@ -126,19 +127,18 @@ def mux_packets(path: str | os.PathLike[str], tracks: list[tuple[Any, list[Encod
     with atomic_output(p) as tmp, output_container(tmp, muxer, what=p) as oc:
         streams = []
         for enc, _packets in tracks:
-            cc = enc._cc
-            if cc.type == "audio":
-                s = oc.add_stream(cc.name, rate=cc.sample_rate)
-                s.codec_context.layout = cc.layout
-                s.codec_context.format = cc.format
+            if hasattr(enc, "width"):  # a VideoEncoder
+                s = oc.add_stream(enc.encoder_name, rate=enc.fps)
+                s.codec_context.width, s.codec_context.height = enc.width, enc.height
+                s.codec_context.pix_fmt = "yuv420p"
+                s.codec_context.bit_rate = enc.bitrate_bps
             else:
-                s = oc.add_stream(cc.name, rate=enc.fps)
-                s.codec_context.width, s.codec_context.height = cc.width, cc.height
-                s.codec_context.pix_fmt = cc.pix_fmt
-            if cc.extradata:
-                s.codec_context.extradata = cc.extradata
-            s.codec_context.bit_rate = cc.bit_rate
-            s.time_base = cc.time_base
+                s = oc.add_stream(enc.codec_name, rate=enc.sample_rate)
+                s.codec_context.layout = "mono" if enc.num_channels == 1 else "stereo"
+                if enc.bitrate_bps:
+                    s.codec_context.bit_rate = enc.bitrate_bps
+            if enc.extradata:
+                s.codec_context.extradata = enc.extradata
             streams.append(s)
         pending = []
         for s, (_enc, packets) in zip(streams, tracks):

@@ -88,11 +88,12 @@ class AudioEncoder:
         self._frame_size = int(self._cc.frame_size) or 4096
         self._fifo = np.zeros((self._channels, 0), np.float32)
         self._pts = 0
-        self._pts0: int | None = None
+        self._started = False
 
     def encode_frame(self, samples: Any) -> list[EncodedPacket]:
         """Encode exactly one codec frame; return the packets that are ready."""
         x = as_float_block(samples, self.name)
+        self._started = True
         if x.shape != (self._channels, self._frame_size) or self._fifo.shape[1]:
             raise FormatError(
                 f"{self.name}: expected frame of {self._frame_size} samples x {self._channels} channel(s) "
@@ -104,6 +105,7 @@ class AudioEncoder:
         x = as_float_block(samples, self.name)
         if x.shape[0] != self._channels:
             raise FormatError(f"{self.name}: expected {self._channels} channel(s), got {x.shape[0]}")
+        self._started = True
         buf = np.concatenate([self._fifo, x], axis=1) if self._fifo.shape[1] else x
         fs = self._frame_size
         n = buf.shape[1] // fs * fs
@@ -116,7 +118,7 @@ class AudioEncoder:
     def process_frame(self, frame: AudioFrame) -> list[EncodedPacket]:
         if frame.sample_rate != self._sample_rate:
             raise FormatError(f"{self.name}: expected sample_rate {self._sample_rate}, got {frame.sample_rate}")
-        if self._pts0 is None and frame.pts is not None and self._pts == 0:
+        if not self._started and frame.pts is not None:
             self._pts = int(frame.pts)  # the stream's clock starts where the first frame says
         return self.process(frame.samples)
 
@@ -210,7 +212,7 @@ class OpusEncoder(AudioEncoder):
         self._frame_size = int(round(self._sample_rate * self.frame_ms / 1000))
         self._fifo = np.zeros((self._channels, 0), np.float32)
         self._pts = 0
-        self._pts0 = None
+        self._started = False
         self._n_real = 0
 
     @property
