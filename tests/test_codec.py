@@ -398,3 +398,21 @@ def test_mux_packets_dtx_opus(tmp_path):
     with av.open(str(tmp_path / "dtx.webm")) as c:
         got = [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
     assert got == [p.data for p in packets] and len(packets) < 75
+
+
+def test_clean_recording_with_empty_audio_track(tmp_path):
+    src = tmp_path / "in.mkv"
+    with av.open(str(src), "w") as oc:
+        vs = oc.add_stream("libx264", rate=10)
+        vs.width, vs.height, vs.pix_fmt = 160, 96, "yuv420p"
+        a = oc.add_stream("libopus", rate=RATE)
+        a.layout = "mono"
+        a.codec_context.open()
+        for i in range(10):
+            vf = av.VideoFrame.from_ndarray(image(i), format="rgb24")
+            vf.pts, vf.time_base = i, Fraction(1, 10)
+            oc.mux(vs.encode(vf))
+        oc.mux(vs.encode(None))
+    with pytest.raises(FormatError, match=r"in.mkv: audio stream #1 is empty: expected at least 1 sample, got 0"):
+        clean_media(src, tmp_path / "out.mkv", chain)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]  # nothing partial left
