@@ -297,7 +297,7 @@ def test_mux_packets_files_hold_the_exact_packets(tmp_path):
 # ---------------------------------------------------------------------------
 
 
-def make_recording(path, vcodec, acodec, *, seconds=2.0, fps=10, audio_streams=1):
+def make_recording(path, vcodec, acodec, *, seconds=2.0, fps=10, audio_streams=1, audio_start=0):
     n = int(seconds * RATE)
     with av.open(str(path), "w") as oc:
         oc.metadata["title"] = "standup"
@@ -323,7 +323,7 @@ def make_recording(path, vcodec, acodec, *, seconds=2.0, fps=10, audio_streams=1
 
             for i in range(0, n, fs):
                 f = float_to_frame(x[:, i: i + fs], cc.format.name, "mono", RATE)
-                f.pts, f.time_base = i, Fraction(1, RATE)
+                f.pts, f.time_base = audio_start + i, Fraction(1, RATE)
                 oc.mux(a.encode(f))
             oc.mux(a.encode(None))
 
@@ -416,3 +416,16 @@ def test_clean_recording_with_empty_audio_track(tmp_path):
     with pytest.raises(FormatError, match=r"in.mkv: audio stream #1 is empty: expected at least 1 sample, got 0"):
         clean_media(src, tmp_path / "out.mkv", chain)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]  # nothing partial left
+
+
+@pytest.mark.parametrize("ext, vcodec, acodec, frame", [(".mp4", "libx264", "aac", 1024),
+                                                       (".webm", "libvpx", "libopus", 960)])
+def test_clean_recording_keeps_a_late_audio_start(tmp_path, ext, vcodec, acodec, frame):
+    src, out = tmp_path / f"in{ext}", tmp_path / f"out{ext}"
+    make_recording(src, vcodec, acodec, audio_start=int(0.37 * RATE))  # audio begins 370 ms after the video
+    start_in = first_audio_pts_s(src)
+    assert start_in == pytest.approx(0.37, abs=0.03)  # codec priming and the container's clock shift it a bit
+    rep = clean_media(src, out, chain)
+    assert abs(first_audio_pts_s(out) - start_in) <= frame / RATE
+    assert abs(rep.audio_streams[0].start_time_s - start_in) <= frame / RATE
+    assert video_packets(out) == video_packets(src)
