@@ -17,6 +17,19 @@ def si_sdr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
     return float(10 * np.log10(np.sum((a * ref) ** 2) / np.sum(err ** 2)))
 
 
+def mag_snr_db(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
+    """SNR of STFT magnitudes (20 ms frames, best scalar gain): blind to phase, so it can be compared
+    across lossy codecs and IIR filters, where SI-SDR mostly measures phase and a few samples of lag."""
+    from scipy.signal import stft
+
+    n = min(len(reference), len(estimate))
+    seg = sample_rate // 50
+    r = np.abs(stft(np.asarray(reference[:n], np.float64), nperseg=seg, noverlap=seg // 2)[2])
+    e = np.abs(stft(np.asarray(estimate[:n], np.float64), nperseg=seg, noverlap=seg // 2)[2])
+    g = np.sum(r * e) / np.sum(e * e)
+    return float(10 * np.log10(np.sum(r ** 2) / np.sum((r - g * e) ** 2)))
+
+
 def speech_to_pause_db(clean: np.ndarray, x: np.ndarray, sample_rate: int) -> float:
     """Level of ``x`` where ``clean`` has speech minus its level in the pauses (higher = less noise)."""
     m = speech_mask(clean, sample_rate // 100, below_peak_db=40.0)
@@ -50,6 +63,7 @@ def denoise_gains(out: np.ndarray, *, sample_rate: int, delay: int | None = None
     return {
         "lag": lag,
         "si_sdr_gain_db": si_sdr_db(c, y) - si_sdr_db(c, x),
+        "mag_snr_gain_db": mag_snr_db(c, y, sample_rate) - mag_snr_db(c, x, sample_rate),
         "pause_gain_db": speech_to_pause_db(c, y, sample_rate) - speech_to_pause_db(c, x, sample_rate),
     }
 
