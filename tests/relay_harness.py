@@ -156,7 +156,8 @@ def run_relay(workdir: Path, clip: np.ndarray, *, impairment: Impairment | None 
                  "-rtpflags", "send_bye", "-f", "rtp"]
     # ffmpeg writes the SDP of what it will send; a 20 ms run with the same options produces it up front
     subprocess.run(_ffmpeg("-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "0.02", *send_args,
-                           "-sdp_file", str(sdp_in), f"rtp://{HOST}:{p_in}"), check=True, timeout=20)
+                           "-sdp_file", str(sdp_in), f"rtp://{HOST}:{p_in}"), check=True, timeout=20,
+                   stdout=subprocess.DEVNULL)
     sdp_direct.write_text(sdp_in.read_text().replace(f"m=audio {p_in} ", f"m=audio {p_direct} "))
     stats_path = workdir / "stats.json"
     relay = subprocess.Popen([sys.executable, "-m", "mediacore", "relay", "--sdp", str(sdp_in), "--listen",
@@ -182,7 +183,7 @@ def run_relay(workdir: Path, clip: np.ndarray, *, impairment: Impairment | None 
     try:
         t0 = time.monotonic()
         subprocess.run(_ffmpeg("-re", "-i", str(wav), *send_args, f"rtp://{HOST}:{p_in}"), check=True,
-                       timeout=timeout_s)
+                       timeout=timeout_s, stdout=subprocess.DEVNULL)
         timing["send_s"] = time.monotonic() - t0
         err = relay.communicate(timeout=timeout_s)[1]
         timing["relay_end_s"] = time.monotonic() - t0

@@ -115,7 +115,7 @@ class OpusDecoder:
 class OpusEncoder:
     """libopus encoder: int16 (channels, ptime samples) in, Opus packets out."""
 
-    def __init__(self, channels: int, *, bitrate: int, application: str, ptime_ms: int) -> None:
+    def __init__(self, channels: int, *, bitrate: int, application: str, ptime_ms: int, complexity: int = 10) -> None:
         self.channels = channels
         self.frame_samples = OPUS_RATE * ptime_ms // 1000
         ctx = av.CodecContext.create("libopus", "w")
@@ -123,7 +123,8 @@ class OpusEncoder:
         ctx.layout = "stereo" if channels == 2 else "mono"
         ctx.format = "s16"
         ctx.bit_rate = int(bitrate)
-        ctx.options = {"application": application, "frame_duration": str(ptime_ms)}
+        ctx.options = {"application": application, "frame_duration": str(ptime_ms),
+                       "compression_level": str(complexity)}
         ctx.open()
         self._ctx = ctx
         self._pts = 0
@@ -146,6 +147,7 @@ class RelayConfig:
     ssrc: int | None = None                  # output SSRC; default random
     bitrate: int = 48000                     # bit/s per stream
     application: str = "voip"
+    complexity: int = 10                     # libopus 0..10: lower is cheaper (about half the encode at 3)
     ptime_ms: int = 20
     max_wait_ms: float = 40.0
     ssrc_switch_packets: int = 5
@@ -157,6 +159,8 @@ class RelayConfig:
                               f"{self.input.encoding}/{self.input.clock_rate}")
         if self.application not in APPLICATIONS:
             raise ParameterError(f"Relay: expected application in {APPLICATIONS}, got {self.application!r}")
+        if int(self.complexity) != self.complexity or not 0 <= self.complexity <= 10:
+            raise ParameterError(f"Relay: expected complexity in 0..10, got {self.complexity!r}")
         if self.ptime_ms not in (10, 20, 40, 60):
             raise ParameterError(f"Relay: expected ptime_ms in (10, 20, 40, 60), got {self.ptime_ms!r}")
         if not 6000 <= self.bitrate <= 510000:
@@ -181,7 +185,7 @@ class RelayCore:
         self.jitter = JitterBuffer(max_wait_ms=config.max_wait_ms)
         self.decoder = OpusDecoder(self.channels)
         self.encoder = OpusEncoder(self.channels, bitrate=config.bitrate, application=config.application,
-                                   ptime_ms=config.ptime_ms)
+                                   ptime_ms=config.ptime_ms, complexity=config.complexity)
         rnd = random.SystemRandom()
         self.ssrc = rnd.getrandbits(32) if config.ssrc is None else config.ssrc & 0xFFFFFFFF
         self._seq = rnd.getrandbits(16)
@@ -393,10 +397,14 @@ class Relay:
         self._last_sr = 0.0
         #: per output packet: monotonic send time (for latency measurements)
         self.send_times: list[float] = []
+        self._cpu_s = 0.0  # thread CPU time spent in this stream's callbacks
 
     @property
     def stats(self) -> dict[str, Any]:
-        return self.core.all_stats()
+        st = self.core.all_stats()
+        st["cpu_s"] = round(self._cpu_s, 6)
+        st["audio_s"] = st["samples_out"] / OPUS_RATE
+        return st
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -440,16 +448,20 @@ class Relay:
     def _on_rtp(self, data: bytes) -> None:
         if self.core.ended:
             return
+        t0 = time.thread_time()
         now = time.monotonic()
         self._last_rx = now
         out, rtcp = self.core.receive(data, now)
         self._send(out)
         self._after_rtcp(rtcp)
         self._schedule()
+        self._cpu_s += time.thread_time() - t0
 
     def _on_rtcp(self, data: bytes) -> None:
         if not self.core.ended:
+            t0 = time.thread_time()
             self._after_rtcp(self.core.receive_rtcp(data))
+            self._cpu_s += time.thread_time() - t0
 
     def _after_rtcp(self, types: list[int]) -> None:
         if RTCP_BYE in types and self.exit_on_bye:
@@ -458,8 +470,10 @@ class Relay:
     def _on_timer(self) -> None:
         self._timer = None
         if not self.core.ended:
+            t0 = time.thread_time()
             self._send(self.core.tick(time.monotonic()))
             self._schedule()
+            self._cpu_s += time.thread_time() - t0
 
     def _schedule(self) -> None:
         deadline = self.core.next_deadline()
