@@ -10,6 +10,9 @@ packet) with
 * ``ours``: the default chain (``default_chain(sample_rate, num_channels)``,
   neural denoiser),
 * ``ours dsp``: ``default_chain(..., denoise="dsp")``,
+* ``ours + loudness -16``: the default chain with ``loudness_lufs=-16``
+  (``mediacore clean --loudness -16``: a measuring pass, then the writing
+  pass with BS.1770 normalisation and a -1 dBTP true-peak limiter),
 * ``I/O only``: an identity pipeline (decode + AAC encode + video copy: the
   floor any audio cleanup pays in this harness; the peer the others are
   measured against).
@@ -158,15 +161,19 @@ def main() -> None:
         default_chain(sample_rate=RATE, num_channels=1).run(np.zeros(RATE, np.float32))
         default_chain(sample_rate=RATE, num_channels=1, denoise="dsp").run(np.zeros(RATE, np.float32))
 
+        def ours(sr, ch):
+            return default_chain(sample_rate=sr, num_channels=ch)
+
         systems = {
-            "I/O only": Identity,
-            "ours (default chain, neural)": lambda sr, ch: default_chain(sample_rate=sr, num_channels=ch),
-            "ours dsp": lambda sr, ch: default_chain(sample_rate=sr, num_channels=ch, denoise="dsp"),
+            "I/O only": (Identity, {}),
+            "ours (default chain, neural)": (ours, {}),
+            "ours dsp": (lambda sr, ch: default_chain(sample_rate=sr, num_channels=ch, denoise="dsp"), {}),
+            "ours + loudness -16": (ours, {"loudness_lufs": -16.0}),
         }
         rows = {}
-        for name, make in systems.items():
+        for name, (make, options) in systems.items():
             out = os.path.join(work, "out.mp4")
-            rep = clean_media(src, out, make)
+            rep = clean_media(src, out, make, **options)
             rows[name] = {"wall_s": rep.wall_time_s, "x_realtime": rep.realtime_factor,
                           "duration_s": rep.duration_s}
             if name.startswith("ours (default"):
@@ -176,6 +183,14 @@ def main() -> None:
                 rows[name]["video_identical"] = vin == vout
                 rows[name]["audio_samples_in"] = r.input_samples
                 rows[name]["audio_samples_out"] = r.output_samples
+            if options:
+                from mediacore.stages.loudness import measure_loudness
+
+                y, sr = read_audio(out)
+                m = measure_loudness(y, sr)
+                del y
+                rows[name]["output_lufs"] = m.integrated_lufs
+                rows[name]["output_true_peak_dbtp"] = m.true_peak_dbtp
             os.unlink(out)
             print(f"  {name:30s} {rep.wall_time_s:7.1f} s  {rep.realtime_factor:6.1f}x real time", flush=True)
         floor = rows["I/O only"]["wall_s"]
@@ -183,6 +198,9 @@ def main() -> None:
         for name, r in rows.items():
             r["vs_io_floor"] = r["wall_s"] / floor
             print(f"{name:30s} {r['wall_s']:8.1f} {r['x_realtime']:12.1f} {r['vs_io_floor']:12.2f}")
+        if "ours + loudness -16" in rows:
+            r = rows["ours + loudness -16"]
+            print(f"loudness -16: output {r['output_lufs']:.2f} LUFS, true peak {r['output_true_peak_dbtp']:.2f} dBTP")
         d = rows["ours (default chain, neural)"]
         print(f"\nvideo packets byte-identical: {d['video_identical']} ({d['video_packets']} packets); "
               f"audio {d['audio_samples_in']} samples in, {d['audio_samples_out']} out "

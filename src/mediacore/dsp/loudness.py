@@ -149,10 +149,7 @@ def true_peak_update(x, taps, hist, peak):
                 if abs(acc) > m:
                     m = abs(acc)
         peak[c] = m
-        if n >= h:
-            hist[c, :] = ext[n:n + h]
-        else:
-            hist[c, :] = ext[n:]
+        hist[c, :] = ext[n:]
 
 
 @njit(cache=True, nogil=True)
