@@ -113,6 +113,7 @@ def test_over_a_real_peer_connection_denoised_pts_kept_nothing_lost():
     # Opus's own coding distortion is in both and caps SI-SDR (clip vs decoded clip: about 7 dB),
     # so the SI-SDR gain is smaller than without a codec; the noise between words drops by ~20 dB
     assert g["si_sdr_gain_db"] > 1.0, g
+    assert g["mag_snr_gain_db"] > 3.0, g
     assert g["pause_gain_db"] > 15.0, g
 
 

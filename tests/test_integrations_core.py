@@ -172,3 +172,25 @@ def test_many_streams_in_parallel_keep_per_stream_order():
 
     for x, y in asyncio.run(main()):
         np.testing.assert_array_equal(x, y)  # gathered concurrently, yet frames stay in order
+
+
+def test_host_packages_are_imported_only_by_their_adapter():
+    import subprocess
+    import sys
+
+    code = ("import sys, mediacore, mediacore.integrations, mediacore.integrations.rtp, mediacore.cli; "
+            "print(sorted(m for m in ('livekit', 'pipecat', 'aiortc') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("adapter, host", [("livekit", "livekit.rtc"), ("pipecat", "pipecat"),
+                                           ("aiortc", "aiortc.mediastreams")])
+def test_a_missing_host_package_names_the_extra(adapter, host, monkeypatch):
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, host, None)  # makes 'import host' raise ImportError
+    monkeypatch.delitem(sys.modules, f"mediacore.integrations.{adapter}", raising=False)
+    with pytest.raises(errors.MissingDependencyError, match=r"pip install 'mediacore\[integrations\]'"):
+        importlib.import_module(f"mediacore.integrations.{adapter}")
