@@ -96,8 +96,9 @@ def test_audio_stream_noise_cancellation_denoises_with_exact_accounting(streams,
     for c in range(channels):
         g = denoise_gains(given[:, c].astype(np.float32) / 32768, sample_rate=rate, delay=lead + delay)
         assert g["si_sdr_gain_db"] > 3.0, g
-        # 3 s: with AGC the pauses of the first seconds are still being levelled
-        assert g["pause_gain_db"] > (15.0 if which == 0 else 3.0), g
+        assert g["mag_snr_gain_db"] > 3.0, g
+        # 3 s, less LiveKit's leading silence: few pauses, and with AGC they are still being levelled
+        assert g["pause_gain_db"] > (10.0 if which == 0 else 3.0), g
     # and it is exactly what the processor gives offline for the frames LiveKit handed over
     ref = MediacoreProcessor(**({"agc": False} if which == 0 else {}))
     n = len(proc.seen[0]) // channels
