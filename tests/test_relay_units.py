@@ -251,3 +251,17 @@ def test_relay_config_checks():
     pcmu = AudioDescription(address="1.2.3.4", port=5000, payload_type=0, encoding="PCMU", clock_rate=8000, channels=1)
     with pytest.raises(errors.FormatError, match="Relay: expected opus/48000 in the SDP, got PCMU/8000"):
         RelayConfig(input=pcmu)
+
+
+# ---------------------------------------------------------------------- CLI
+def test_relay_command_errors(tmp_path, capsys):
+    from mediacore.cli import main
+
+    assert main(["relay", "--sdp", str(tmp_path / "none.sdp"), "--send", "127.0.0.1:5000"]) == 1
+    assert "mediacore relay: error: relay: cannot read the SDP" in capsys.readouterr().err
+    pcmu = tmp_path / "pcmu.sdp"
+    pcmu.write_text("v=0\nc=IN IP4 127.0.0.1\nm=audio 5000 RTP/AVP 0\na=rtpmap:0 PCMU/8000\n")
+    assert main(["relay", "--sdp", str(pcmu), "--send", "127.0.0.1:5000"]) == 1
+    assert "SDP: expected an opus payload type in the audio m-line, got {'0': 'PCMU/8000'}" in capsys.readouterr().err
+    assert main(["relay", "--sdp", str(pcmu), "--send", "localhost"]) == 2
+    assert "expected HOST:PORT with a port in 1..65535, got 'localhost'" in capsys.readouterr().err
