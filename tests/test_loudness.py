@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from mediacore import AudioFrame
 from mediacore.dsp.loudness import k_weighting_sos
 from mediacore.errors import FormatError, ParameterError
 from mediacore.io import clean_media, read_audio
@@ -232,3 +233,20 @@ def test_stage_contract(make):
     assert repr(st) == before and first.shape == x.shape
     total = np.concatenate([st.process(x), st.flush()], axis=1)
     assert total.shape[1] == x.shape[1] + st.latency  # flush brings out the whole input
+
+
+def test_meter_momentary_and_cost_is_linear():
+    import time
+
+    meter = LoudnessMeter(sample_rate=RATE)
+    x = sine(997, -20.0, 1.0)
+    out = meter.process_frame(AudioFrame(x, RATE))
+    assert out.meta["momentary_lufs"] == pytest.approx(-23.0, abs=0.1)
+    # many small chunks: no per-chunk work over the whole history
+    long = np.tile(sine(997, -20.0, 1.0), 120)  # 2 minutes
+    meter.reset()
+    t0 = time.perf_counter()
+    for i in range(0, len(long), 1024):
+        meter.process(long[i: i + 1024])
+    assert time.perf_counter() - t0 < 10.0
+    assert meter.integrated_lufs == pytest.approx(-23.0, abs=0.1)

@@ -34,8 +34,10 @@ class LoudnessMeter(Stage):
 
     Output == input (latency 0).  :meth:`measurement` gives the values so far;
     ``flush`` (end of stream) keeps the stream's final values in
-    :attr:`last` before the state is reset.  ``meta["integrated_lufs"]`` is
-    the integrated loudness up to the end of each processed chunk.
+    :attr:`last` before the state is reset.  ``meta["momentary_lufs"]`` is
+    the momentary loudness (the last 400 ms block) at the end of each chunk;
+    the integrated value is computed on demand, not per chunk (it gates
+    over the whole stream).
 
     Channel weights follow BS.1770 (1.41 for the 5.1 surrounds, LFE left out).
     """
@@ -54,6 +56,7 @@ class LoudnessMeter(Stage):
         self._acc = np.zeros(1)
         self._count = np.zeros(1, np.int64)
         self._hops: list[np.ndarray] = []
+        self._recent = np.zeros(0)  # the last four hop powers (momentary loudness)
         self._tp_hist = np.zeros((num_channels, k.TAPS_PER_PHASE - 1))
         self._tp = np.zeros(num_channels)
         self._sample_peak = 0.0
@@ -66,9 +69,12 @@ class LoudnessMeter(Stage):
             n = k.hop_powers(kx, self._weights, self._hop, self._acc, self._count, out)
             if n:
                 self._hops.append(out[:n])
+                self._recent = np.concatenate([self._recent, out[:n]])[-4:]
             k.true_peak_update(x, self._taps, self._tp_hist, self._tp)
             self._sample_peak = max(self._sample_peak, float(np.abs(x).max()))
-            meta["integrated_lufs"] = self.integrated_lufs
+            if self._recent.size == 4:
+                p = float(self._recent.mean())
+                meta["momentary_lufs"] = k.OFFSET_DB + 10.0 * np.log10(p) if p > 0 else -math.inf
         return x
 
     @property
