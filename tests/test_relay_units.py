@@ -265,3 +265,26 @@ def test_relay_command_errors(tmp_path, capsys):
     assert "SDP: expected an opus payload type in the audio m-line, got {'0': 'PCMU/8000'}" in capsys.readouterr().err
     assert main(["relay", "--sdp", str(pcmu), "--send", "localhost"]) == 2
     assert "expected HOST:PORT with a port in 1..65535, got 'localhost'" in capsys.readouterr().err
+
+
+def test_relay_core_stereo_from_the_sdp():
+    left = to_int16(example("noisy", 48000)[:48000])
+    enc = OpusEncoder(2, bitrate=64000, application="audio", ptime_ms=20)
+    pcm = np.stack([left, left // 2])
+    packets = [RtpPacket(payload_type=100, sequence=k, timestamp=960 * k, ssrc=5, payload=p).build()
+               for k, p in enumerate(p for i in range(0, 48000, 960) for p in enc.encode(pcm[:, i:i + 960]))]
+    core = RelayCore(RelayConfig(input=parse_sdp(MEDIASOUP_SDP)), agc=False)  # AGC would level the channels
+    assert core.channels == 2
+    out = [d for k, p in enumerate(packets) for d in core.receive(p, k * 0.02)[0]] + core.finish()
+    assert core.stats["packets_out"] == len(packets) and core.processor.num_channels == 2
+    y = OpusDecoder(2)
+    stereo = np.concatenate([y.decode(parse_rtp(p).payload) for p in out], axis=1)
+    # the channels stay apart: the right one is 6 dB below the left
+    assert 10 * np.log10(np.mean(stereo[0] ** 2) / np.mean(stereo[1] ** 2)) == pytest.approx(6.0, abs=1.5)
+
+
+def test_interleaved_bytes_of_odd_length_are_refused():
+    from mediacore.integrations import StreamProcessor
+
+    with pytest.raises(errors.FormatError, match=r"Relay: expected int16 PCM \(an even number of bytes\), got 3 bytes"):
+        StreamProcessor(name="Relay").process_interleaved(b"abc", sample_rate=48000, num_channels=1)

@@ -150,7 +150,10 @@ class StreamProcessor:
             if pcm.dtype != np.int16:
                 raise FormatError(f"{self.name}: expected interleaved int16 samples, got dtype {pcm.dtype}")
         else:
-            pcm = np.frombuffer(data, dtype=np.int16)
+            raw = memoryview(data).cast("B")
+            if raw.nbytes % 2:
+                raise FormatError(f"{self.name}: expected int16 PCM (an even number of bytes), got {raw.nbytes} bytes")
+            pcm = np.frombuffer(raw, dtype=np.int16)
         if num_channels < 1 or pcm.size % num_channels:
             raise FormatError(f"{self.name}: expected a whole number of {num_channels}-channel samples, "
                               f"got {pcm.size} int16 values")

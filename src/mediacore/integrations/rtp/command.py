@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ...errors import FormatError, MediaError, ParameterError
+from ...errors import MediaError
 from .relay import APPLICATIONS, Relay, RelayConfig
 from .sdp import AudioDescription, parse_sdp
 
@@ -91,4 +91,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_parser", "host_port", "run", "FormatError", "ParameterError"]
+__all__ = ["add_parser", "host_port", "run"]

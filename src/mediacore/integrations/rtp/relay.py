@@ -192,6 +192,7 @@ class RelayCore:
         self._ts = rnd.getrandbits(32)
         self._in_ssrc: int | None = None
         self._candidate: tuple[int, int] | None = None  # (ssrc, consecutive packets)
+        self._dropped_deciding = 0  # packets of the current SSRC dropped before switching to it
         self._expected_ts: int | None = None
         self._fifo = np.zeros((self.channels, 0), np.float32)
         self.sender_packets: int | None = None  # from the input's last sender report
@@ -261,7 +262,7 @@ class RelayCore:
         sent = self.sender_packets
         js = self.jitter.stats
         if sent is not None and self._in_ssrc is not None:
-            missing = sent - (js["released"] + js["lost"])
+            missing = sent - (js["released"] + js["lost"]) - self._dropped_deciding
             if 0 < missing <= 50:  # a tail of a second or less: beyond that the report is not ours
                 self.stats["tail_concealed_packets"] += missing
                 out += self._drain([(None, None)] * missing)
@@ -284,6 +285,8 @@ class RelayCore:
         # the sender restarted with a new SSRC: new sequence space and codec state, same output stream
         self.stats["ssrc_changes"] += 1
         self._in_ssrc, self._candidate = ssrc, None
+        self._dropped_deciding = n - 1
+        self.sender_packets = None  # the old sender's report does not count the new one
         self.jitter.reset()
         self.decoder.reset()
         self._expected_ts = None
