@@ -288,3 +288,26 @@ def test_interleaved_bytes_of_odd_length_are_refused():
 
     with pytest.raises(errors.FormatError, match=r"Relay: expected int16 PCM \(an even number of bytes\), got 3 bytes"):
         StreamProcessor(name="Relay").process_interleaved(b"abc", sample_rate=48000, num_channels=1)
+
+
+def test_relay_core_fills_a_timestamp_jump_and_adds_fec_on_request():
+    pcm = to_int16(example("noisy", 48000)[:48000])
+    packets = _opus_packets(pcm, seq0=0, ts0=0)
+    # discontinuous transmission: after packet 20 the sender skipped 200 ms (10 packets) without a sequence gap
+    shifted = []
+    for k, data in enumerate(packets):
+        p = parse_rtp(data)
+        if k > 20:
+            p.timestamp += 9600
+        shifted.append(p.build())
+    plain = RelayCore(RelayConfig(input=parse_sdp(FFMPEG_SDP)))
+    fec = RelayCore(RelayConfig(input=parse_sdp(FFMPEG_SDP), fec_loss_percent=10, bitrate=24000))
+    outs = {}
+    for name, core in (("plain", plain), ("fec", fec)):
+        outs[name] = [d for k, p in enumerate(shifted) for d in core.receive(p, k * 0.02)[0]] + core.finish()
+        assert core.stats["gap_fill_samples"] == 9600 and core.jitter_stats["lost"] == 0
+        assert core.stats["samples_out"] == 960 * len(packets) + 9600  # the timeline is kept
+    assert fec.encoder.options["fec"] == "1" and fec.encoder.options["packet_loss"] == "10"
+    assert "fec" not in plain.encoder.options
+    with pytest.raises(errors.ParameterError, match=r"expected fec_loss_percent in 0..100, got 150"):
+        RelayConfig(input=parse_sdp(FFMPEG_SDP), fec_loss_percent=150)

@@ -44,6 +44,8 @@ def add_parser(sub: Any, chain_options: Any) -> argparse.ArgumentParser:
                    help="Opus encoder mode; lowdelay cuts 4 ms of lookahead (default: %(default)s)")
     p.add_argument("--complexity", type=int, default=10, choices=range(11), metavar="0..10",
                    help="Opus encoder complexity; lower is cheaper per stream (default: %(default)s)")
+    p.add_argument("--fec", type=int, default=0, metavar="PERCENT",
+                   help="add Opus in-band FEC to the output, sized for this expected loss (default: off)")
     p.add_argument("--max-wait-ms", type=float, default=40.0,
                    help="how long a gap in the sequence may hold later packets before it counts as lost "
                         "(default: %(default)s)")
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise MediaError(f"relay: cannot read the SDP {args.sdp}: {exc.strerror}") from None
     config = RelayConfig(input=desc, payload_type=args.payload_type, ssrc=args.ssrc, bitrate=args.bitrate,
-                         application=args.application, complexity=args.complexity,
+                         application=args.application, complexity=args.complexity, fec_loss_percent=args.fec,
                          max_wait_ms=args.max_wait_ms)
     relay = Relay(config, send_to=args.send, listen=args.listen, idle_timeout_s=args.idle_timeout,
                   denoise=args.denoise, agc=args.agc)

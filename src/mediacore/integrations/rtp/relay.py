@@ -115,7 +115,8 @@ class OpusDecoder:
 class OpusEncoder:
     """libopus encoder: int16 (channels, ptime samples) in, Opus packets out."""
 
-    def __init__(self, channels: int, *, bitrate: int, application: str, ptime_ms: int, complexity: int = 10) -> None:
+    def __init__(self, channels: int, *, bitrate: int, application: str, ptime_ms: int, complexity: int = 10,
+                 fec_loss_percent: int = 0) -> None:
         self.channels = channels
         self.frame_samples = OPUS_RATE * ptime_ms // 1000
         ctx = av.CodecContext.create("libopus", "w")
@@ -125,6 +126,10 @@ class OpusEncoder:
         ctx.bit_rate = int(bitrate)
         ctx.options = {"application": application, "frame_duration": str(ptime_ms),
                        "compression_level": str(complexity)}
+        if fec_loss_percent:
+            # in-band FEC for the receivers downstream, sized for the loss they expect
+            ctx.options = {**ctx.options, "fec": "1", "packet_loss": str(fec_loss_percent)}
+        self.options = dict(ctx.options)  # what the encoder was opened with (PyAV empties ctx.options)
         ctx.open()
         self._ctx = ctx
         self._pts = 0
@@ -148,6 +153,7 @@ class RelayConfig:
     bitrate: int = 48000                     # bit/s per stream
     application: str = "voip"
     complexity: int = 10                     # libopus 0..10: lower is cheaper (about half the encode at 3)
+    fec_loss_percent: int = 0                # >0: in-band FEC in our output, for that expected loss (%)
     ptime_ms: int = 20
     max_wait_ms: float = 40.0
     ssrc_switch_packets: int = 5
@@ -161,6 +167,8 @@ class RelayConfig:
             raise ParameterError(f"Relay: expected application in {APPLICATIONS}, got {self.application!r}")
         if int(self.complexity) != self.complexity or not 0 <= self.complexity <= 10:
             raise ParameterError(f"Relay: expected complexity in 0..10, got {self.complexity!r}")
+        if int(self.fec_loss_percent) != self.fec_loss_percent or not 0 <= self.fec_loss_percent <= 100:
+            raise ParameterError(f"Relay: expected fec_loss_percent in 0..100, got {self.fec_loss_percent!r}")
         if self.ptime_ms not in (10, 20, 40, 60):
             raise ParameterError(f"Relay: expected ptime_ms in (10, 20, 40, 60), got {self.ptime_ms!r}")
         if not 6000 <= self.bitrate <= 510000:
@@ -185,7 +193,8 @@ class RelayCore:
         self.jitter = JitterBuffer(max_wait_ms=config.max_wait_ms)
         self.decoder = OpusDecoder(self.channels)
         self.encoder = OpusEncoder(self.channels, bitrate=config.bitrate, application=config.application,
-                                   ptime_ms=config.ptime_ms, complexity=config.complexity)
+                                   ptime_ms=config.ptime_ms, complexity=config.complexity,
+                                   fec_loss_percent=config.fec_loss_percent)
         rnd = random.SystemRandom()
         self.ssrc = rnd.getrandbits(32) if config.ssrc is None else config.ssrc & 0xFFFFFFFF
         self._seq = rnd.getrandbits(16)
