@@ -2,12 +2,13 @@
 
 ::
 
+    from pipecat.processors.audio.vad_processor import VADProcessor
     from pipecat.transports.base_transport import TransportParams
     from mediacore.integrations.pipecat import MediacoreFilter, MediacoreVADAnalyzer
 
     params = TransportParams(audio_in_enabled=True,
-                             audio_in_filter=MediacoreFilter(),          # denoise before VAD and STT
-                             vad_analyzer=MediacoreVADAnalyzer())        # or VADProcessor(vad_analyzer=...)
+                             audio_in_filter=MediacoreFilter())          # denoise before VAD and STT
+    vad = VADProcessor(vad_analyzer=MediacoreVADAnalyzer())              # after transport.input() in the Pipeline
 
 :class:`MediacoreFilter` gets ``start(sample_rate)`` from the transport, then
 ``filter(audio)`` for every input chunk (int16 interleaved bytes, any length);

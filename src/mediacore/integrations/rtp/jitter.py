@@ -10,6 +10,10 @@ dropped; one seen twice is a ``duplicate`` and dropped.  A jump of more than
 ``resync_packets`` sequence numbers (a restarted sender) starts over at the
 new number instead of concealing thousands of packets.
 
+There is no playout smoothing on purpose: a relay forwards, the receivers
+downstream have their own jitter buffers, and holding in-order packets would
+only add delay.
+
 Sequence numbers are extended to 64 bits (RFC 3550 A.1 cycles), so the 16-bit
 wrap at 65535 is invisible to the user.  Time is passed in (seconds, any
 monotonic clock), so the buffer is deterministic and testable.
