@@ -53,6 +53,7 @@ def test_clean_loopback_denoised_exact_and_fast(runs):
     assert js["received"] == js["released"] == r.sent_packets == st["packets_out"]
     assert js["lost"] == js["duplicates"] == js["late"] == st["malformed"] == st["concealed_packets"] == 0
     assert st["samples_in"] == st["samples_out"] == PACKET * r.sent_packets
+    assert st["cpu_s"] < 0.25 * st["audio_s"]  # far inside real time (about 3 % of a core measured)
     # the recording lasts as long as the input stream and the clip, within one packet (ffmpeg's
     # recorder stops at the BYE, which can overtake the last packet it has not yet read)
     assert abs(len(r.output) - PACKET * r.sent_packets) <= PACKET
