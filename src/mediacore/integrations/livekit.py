@@ -17,7 +17,7 @@ The class deliberately has no ``__call__``: livekit-agents treats a callable
 
 ``AudioStream`` calls :meth:`_process` on its event loop for every frame and
 passes the original frame on if it raises, so the processing must be quick
-(about 0.1 ms per 10 ms of 48 kHz mono for the default chain).  Frames are
+(under 0.1 ms per 20 ms of 48 kHz mono for the default chain).  Frames are
 int16 interleaved at the stream's rate (LiveKit agents default to 24 kHz,
 50 ms frames); each frame comes back with the same rate, channel count and
 length.  The output lags the input by the pipeline latency (``delay_ms``),
