@@ -142,3 +142,45 @@ def test_enabled_close_and_agents_options():
     room_io = pytest.importorskip("livekit.agents.voice.room_io")
     opts = room_io.AudioInputOptions(noise_cancellation=MediacoreProcessor())
     assert isinstance(opts.noise_cancellation, rtc.FrameProcessor) and not callable(opts.noise_cancellation)
+
+
+def test_livekit_agents_room_input_streams_through_our_processor():
+    """livekit-agents' own room input builds the AudioStream with the processor from AudioInputOptions."""
+    from types import SimpleNamespace
+
+    try:
+        from livekit.agents.voice.room_io._input import _ParticipantAudioInputStream
+    except ImportError:  # internal class of livekit-agents 1.x
+        pytest.skip("livekit-agents without voice.room_io._input._ParticipantAudioInputStream")
+    room_io = pytest.importorskip("livekit.agents.voice.room_io")
+
+    async def main():
+        opts = room_io.AudioInputOptions(noise_cancellation=MediacoreProcessor(sample_rate=24000))
+        proc = opts.noise_cancellation
+        # what RoomIO does with AudioInputOptions, minus the server connection
+        inp = _ParticipantAudioInputStream(rtc.Room(), sample_rate=opts.sample_rate, num_channels=opts.num_channels,
+                                           noise_cancellation=opts.noise_cancellation,
+                                           frame_size_ms=opts.frame_size_ms, pre_connect_audio_handler=None)
+        source = rtc.AudioSource(opts.sample_rate, 1, queue_size_ms=100)
+        track = rtc.LocalAudioTrack.create_audio_track("mic", source)
+        stream = inp._create_stream(track, SimpleNamespace(identity="caller", track_publications={}))
+        x = to_int16(example("noisy", 24000)[:24000])
+
+        async def feed():
+            for i in range(0, len(x), 240):
+                await source.capture_frame(rtc.AudioFrame(x[i:i + 240].tobytes(), 24000, 1, 240))
+
+        feeder = asyncio.create_task(feed())
+        n = 0
+        async for ev in stream:
+            assert ev.frame.samples_per_channel == 24000 * opts.frame_size_ms // 1000
+            n += ev.frame.samples_per_channel
+            if n >= len(x):
+                break
+        await feeder
+        await stream.aclose()
+        return proc, n
+
+    proc, n = asyncio.run(main())
+    assert n == 24000
+    assert proc.stats["samples_in"] == proc.stats["samples_out"] == n and proc.stats["frames"] == 20
