@@ -429,3 +429,25 @@ def test_clean_recording_keeps_a_late_audio_start(tmp_path, ext, vcodec, acodec,
     assert abs(first_audio_pts_s(out) - start_in) <= frame / RATE
     assert abs(rep.audio_streams[0].start_time_s - start_in) <= frame / RATE
     assert video_packets(out) == video_packets(src)
+
+
+def test_video_packet_pipeline_transcodes_and_feeds_a_ladder():
+    enc = VideoEncoder(codec="vp8", width=160, height=96, fps=10, keyframe_interval_frames=5)
+    src = [p for i in range(10) for p in enc.process(image(i))] + enc.flush()
+    pp = PacketPipeline(VideoDecoder(codec="vp8"), VideoScale(width=80, height=48),
+                        VideoEncoder(codec="h264", width=80, height=48, fps=10, keyframe_interval_frames=5))
+    out = []
+    for p in src:
+        out += pp.process(p)
+    out += pp.flush()
+    assert len(out) == 10 and [i for i, p in enumerate(out) if p.is_keyframe] == [0, 5]
+    dec = VideoDecoder(codec="h264")
+    frames = dec.process(out) + dec.flush()
+    assert len(frames) == 10 and (frames[0].width, frames[0].height) == (80, 48)
+    ladder = PacketPipeline(VideoDecoder(codec="vp8"), None,
+                            SimulcastLadder(codec="vp9", width=160, height=96, fps=10, bitrate_bps=300_000))
+    got = ladder.process(src) + ladder.flush()
+    assert {p.meta["layer"] for p in got} == {"f", "h", "q"} and len(got) == 30
+    with pytest.raises(ParameterError, match="PacketPipeline: expected VideoEncoder or SimulcastLadder after "
+                                             "VideoDecoder, got OpusEncoder"):
+        PacketPipeline(VideoDecoder(codec="vp8"), None, OpusEncoder())

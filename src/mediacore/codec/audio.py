@@ -369,38 +369,3 @@ class AudioDecoder:
 
     def __repr__(self) -> str:
         return f"AudioDecoder(codec={self.codec!r}, sample_rate={self._sample_rate}, num_channels={self._channels})"
-
-
-class PacketPipeline:
-    """packets -> AudioDecoder -> stages -> AudioEncoder -> packets.
-
-    ``stages`` is a Stage (a Pipeline, say) or None.  ``process(packets)``
-    returns the packets that are ready; ``flush()`` drains all three.
-    """
-
-    def __init__(self, decoder: AudioDecoder, stages: Any, encoder: AudioEncoder) -> None:
-        rate = stages.sample_rate if stages is not None else encoder.sample_rate
-        if decoder.sample_rate != rate:
-            raise FormatError(f"PacketPipeline: decoder outputs {decoder.sample_rate} Hz, stages expect {rate} Hz")
-        out_rate = stages.output_sample_rate if stages is not None else rate
-        if out_rate != encoder.sample_rate:
-            raise FormatError(f"PacketPipeline: stages output {out_rate} Hz, {encoder.name} expects "
-                              f"{encoder.sample_rate} Hz (insert Resample)")
-        self.decoder, self.stages, self.encoder = decoder, stages, encoder
-
-    @property
-    def latency(self) -> int:
-        """Samples the stages delay the audio (codec priming is in the packets' pts)."""
-        return 0 if self.stages is None else self.stages.latency
-
-    def process(self, packets: EncodedPacket | list[EncodedPacket]) -> list[EncodedPacket]:
-        x = self.decoder.process(packets)
-        if self.stages is not None:
-            x = self.stages.process(x)
-        return self.encoder.process(x)
-
-    def flush(self) -> list[EncodedPacket]:
-        x = self.decoder.flush()
-        if self.stages is not None:
-            x = np.concatenate([self.stages.process(x), self.stages.flush()], axis=1)
-        return self.encoder.process(x) + self.encoder.flush()
