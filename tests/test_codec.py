@@ -451,3 +451,27 @@ def test_video_packet_pipeline_transcodes_and_feeds_a_ladder():
     with pytest.raises(ParameterError, match="PacketPipeline: expected VideoEncoder or SimulcastLadder after "
                                              "VideoDecoder, got OpusEncoder"):
         PacketPipeline(VideoDecoder(codec="vp8"), None, OpusEncoder())
+
+
+def test_opus_in_band_fec_recovers_lost_frames():
+    from mediacore.codec._libopus import LibOpusDecoder
+
+    x = example("clean")[None, : 4 * RATE]
+
+    def recovered_snr_db(fec: bool) -> float:
+        packets = encode_all(OpusEncoder(fec=fec, packet_loss_percent=20, bitrate_bps=32000), x)
+        ref, dec = LibOpusDecoder(RATE, 1), LibOpusDecoder(RATE, 1)
+        lost = set(range(10, len(packets) - 2, 5))  # every 5th packet lost
+        num = err = 0.0
+        for k, p in enumerate(packets):
+            r = ref.decode(p.data, 960)
+            if k in lost:  # recover it from the next packet's LBRR copy (falls back to PLC without one)
+                y = dec.decode(packets[k + 1].data, 960, fec=True)
+                num += float(np.sum(r.astype(np.float64) ** 2))
+                err += float(np.sum((r - y).astype(np.float64) ** 2))
+            else:
+                dec.decode(p.data, 960)
+        return 10 * np.log10(num / err)
+
+    with_fec, without = recovered_snr_db(True), recovered_snr_db(False)
+    assert with_fec > 10.0 and without < 6.0  # measured: 15.4 dB vs 3.3 dB

@@ -101,3 +101,47 @@ class LibOpus:
 def opus_head(channels: int, pre_skip: int, input_rate: int) -> bytes:
     """The OpusHead identification header (RFC 7845), as FFmpeg's extradata."""
     return b"OpusHead" + struct.pack("<BBHIhB", 1, channels, pre_skip, input_rate, 0, 0)
+
+
+class LibOpusDecoder:
+    """One libopus decoder state; ``decode(data, fec=True)`` recovers the frame
+    *before* ``data`` from its in-band FEC (LBRR), which FFmpeg cannot."""
+
+    def __init__(self, rate: int, channels: int) -> None:
+        lib = _load()
+        if not getattr(lib, "_decoder_typed", False):
+            lib.opus_decoder_create.restype = ctypes.c_void_p
+            lib.opus_decoder_create.argtypes = [ctypes.c_int32, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+            lib.opus_decoder_destroy.restype = None
+            lib.opus_decoder_destroy.argtypes = [ctypes.c_void_p]
+            lib.opus_decode_float.restype = ctypes.c_int
+            lib.opus_decode_float.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_ubyte), ctypes.c_int32,
+                                              ctypes.POINTER(ctypes.c_float), ctypes.c_int, ctypes.c_int]
+            lib._decoder_typed = True
+        self._lib = lib
+        self.channels = channels
+        err = ctypes.c_int()
+        self._dec = lib.opus_decoder_create(rate, channels, ctypes.byref(err))
+        if err.value != 0 or not self._dec:
+            raise ParameterError(f"LibOpusDecoder: libopus rejects {rate} Hz x {channels}")
+
+    def decode(self, data: bytes | None, frame_size: int, *, fec: bool = False) -> np.ndarray:
+        """float32 (channels, frame_size); ``data=None`` conceals a lost frame (PLC)."""
+        pcm = np.zeros(frame_size * self.channels, np.float32)
+        if data is None:
+            buf, n = None, 0
+        else:
+            buf, n = (ctypes.c_ubyte * len(data)).from_buffer_copy(data), len(data)
+        got = self._lib.opus_decode_float(ctypes.c_void_p(self._dec), buf, n,
+                                          pcm.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), frame_size, int(fec))
+        if got < 0:
+            raise ParameterError(f"LibOpusDecoder: libopus cannot decode: {self._lib.opus_strerror(got).decode()}")
+        return pcm[: got * self.channels].reshape(got, self.channels).T.copy()
+
+    def close(self) -> None:
+        if self._dec:
+            self._lib.opus_decoder_destroy(ctypes.c_void_p(self._dec))
+            self._dec = None
+
+    def __del__(self) -> None:
+        self.close()
