@@ -211,9 +211,11 @@ def test_video_encoder_realtime_keyframes_and_decode(codec):
 
 
 def test_video_encoder_errors():
-    with pytest.raises(ParameterError, match="VideoEncoder: expected even width and height for 4:2:0 video, got 161x96"):
+    with pytest.raises(ParameterError,
+                       match="VideoEncoder: expected even width and height for 4:2:0 video, got 161x96"):
         VideoEncoder(codec="vp8", width=161, height=96)
-    with pytest.raises(ParameterError, match=r"VideoEncoder: expected codec in \('vp8', 'vp9', 'h264', 'av1'\), got 'hevc'"):
+    with pytest.raises(ParameterError,
+                       match=r"VideoEncoder: expected codec in \('vp8', 'vp9', 'h264', 'av1'\), got 'hevc'"):
         VideoEncoder(codec="hevc", width=160, height=96)
     with pytest.raises(ParameterError, match=r"VideoEncoder: expected speed as an integer in \[0, 9\], got 12"):
         VideoEncoder(codec="vp9", width=160, height=96, speed=12)

@@ -123,7 +123,8 @@ class BatchSummary:
         lines = [
             f"{self.files} file(s): {self.done} cleaned, {self.skipped} skipped (already done), "
             f"{self.failed} failed",
-            f"{self.audio_hours:.3f} h ({self.audio_s:.1f} s) of audio in {self.wall_s:.1f} s ({self.speed_x:.1f}x real time)",
+            f"{self.audio_hours:.3f} h ({self.audio_s:.1f} s) of audio in {self.wall_s:.1f} s "
+            f"({self.speed_x:.1f}x real time)",
         ]
         for r in self.failures:
             lines.append(f"  FAILED {r.input_path}: {r.error_type}: {r.error}")

@@ -83,8 +83,8 @@ class LibOpus:
     def encode(self, x: np.ndarray) -> bytes:
         """float32 (channels, frame) -> one Opus packet."""
         inter = np.ascontiguousarray(x.T, dtype=np.float32)
-        n = self._lib.opus_encode_float(ctypes.c_void_p(self._enc), inter.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
-                                        x.shape[1], self._buf, MAX_PACKET)
+        pcm = inter.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        n = self._lib.opus_encode_float(ctypes.c_void_p(self._enc), pcm, x.shape[1], self._buf, MAX_PACKET)
         if n < 0:
             raise ParameterError(f"{self.owner}: libopus cannot encode a frame of {x.shape[1]}: {self._error(n)}")
         return bytes(self._buf[:n])

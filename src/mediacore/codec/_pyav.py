@@ -62,7 +62,8 @@ def open_decoder(owner: str, name: str, *, setup: dict[str, Any]) -> Any:
     return cc
 
 
-def to_packets(raw: list[Any], codec: str, time_base: Fraction, meta: dict[str, Any] | None = None) -> list[EncodedPacket]:
+def to_packets(raw: list[Any], codec: str, time_base: Fraction,
+               meta: dict[str, Any] | None = None) -> list[EncodedPacket]:
     out = []
     for p in raw:
         tb = p.time_base or time_base

@@ -22,7 +22,7 @@ from mediacore.codec import _pyav
 from mediacore.codec.packet import EncodedPacket
 from mediacore.errors import FormatError, ParameterError
 from mediacore.frame import AudioFrame, as_float_block
-from mediacore.stage import check_choice, check_range, check_sample_rate
+from mediacore.stage import check_choice, check_sample_rate
 
 _LAYOUTS = {1: "mono", 2: "stereo"}
 
