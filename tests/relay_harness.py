@@ -144,7 +144,7 @@ class RelayRun:
 
 
 def run_relay(workdir: Path, clip: np.ndarray, *, impairment: Impairment | None = None, payload_type: int = 109,
-              extra_args: tuple[str, ...] = (), timeout_s: float = 60.0) -> RelayRun:
+              extra_args: tuple[str, ...] = (), sender_fec_percent: int = 0, timeout_s: float = 60.0) -> RelayRun:
     """Send ``clip`` (48 kHz mono float) through ffmpeg -> proxy -> relay -> proxy -> ffmpeg; return the logs."""
     workdir.mkdir(parents=True, exist_ok=True)
     wav = workdir / "clip.wav"
@@ -154,6 +154,8 @@ def run_relay(workdir: Path, clip: np.ndarray, *, impairment: Impairment | None 
     # send_bye: RTCP BYE at the end, as a closing PlainTransport / forwarder would; the relay ends on it
     send_args = ["-ac", "1", "-c:a", "libopus", "-b:a", "32k", "-payload_type", str(payload_type),
                  "-rtpflags", "send_bye", "-f", "rtp"]
+    if sender_fec_percent:  # in-band FEC, as WebRTC senders add it (useinbandfec=1)
+        send_args[4:4] = ["-fec:a", "1", "-packet_loss:a", str(sender_fec_percent)]  # :a, not the RTP muxer's fec
     # ffmpeg writes the SDP of what it will send; a 20 ms run with the same options produces it up front
     subprocess.run(_ffmpeg("-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "0.02", *send_args,
                            "-sdp_file", str(sdp_in), f"rtp://{HOST}:{p_in}"), check=True, timeout=20,

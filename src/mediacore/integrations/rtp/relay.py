@@ -15,10 +15,11 @@ Per stream:
 * **jitter buffer** (:class:`~.jitter.JitterBuffer`): in-order packets go
   straight through; a gap holds later packets up to ``max_wait_ms``; then the
   missing packet is declared lost.  Late and duplicate packets are dropped.
-* **decode and conceal**: libopus through PyAV.  A lost packet is concealed
-  by libopus' own packet-loss concealment (a one-byte TOC-only packet makes
-  the decoder extrapolate); so is a timestamp jump without a sequence gap
-  (discontinuous transmission), up to one second.
+* **decode, recover, conceal**: libopus.  A lost packet is decoded from the
+  in-band FEC copy (LBRR) in the packet after it when the sender adds one
+  (``useinbandfec``); otherwise libopus' packet-loss concealment extrapolates
+  it; so is a timestamp jump without a sequence gap (discontinuous
+  transmission), up to one second.
 * **process**: a :class:`~mediacore.integrations.StreamProcessor` (default
   chain, neural denoiser) at 48 kHz, one frame out per frame in.
 * **encode and send**: libopus, ``ptime_ms`` packets, our own SSRC, a random
@@ -37,6 +38,7 @@ is open.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import random
 import struct
@@ -47,7 +49,7 @@ from typing import Any, Callable
 import av
 import numpy as np
 
-from ...errors import FormatError, ParameterError
+from ...errors import FormatError, MediaCoreError, ParameterError
 from .._stream import PipelineFactory, StreamProcessor
 from .jitter import JitterBuffer
 from .packet import (RTCP_BYE, RTCP_SR, MalformedPacket, RtpPacket, build_rtcp_bye, build_rtcp_sr, is_rtcp,
@@ -61,36 +63,78 @@ APPLICATIONS = ("voip", "audio", "lowdelay")
 
 
 class OpusDecoder:
-    """libopus decoder with packet-loss concealment, float32 (channels, samples) out."""
+    """Opus decoder with packet-loss concealment and in-band FEC, float32 (channels, samples) out.
+
+    Uses libopus directly (the library PyAV ships, through
+    :mod:`mediacore.codec`), which can decode a lost packet from the FEC copy
+    (LBRR) in the packet after it; FFmpeg's decoder cannot.  Without that
+    library it falls back to PyAV's libopus decoder, where a lost packet is
+    concealed (a TOC-only packet makes libopus extrapolate) and FEC is unused.
+    """
+
+    MAX_FRAME = 5760  # 120 ms at 48 kHz, the longest Opus packet
 
     def __init__(self, channels: int) -> None:
         self.channels = channels
         self.reset()
 
+    @property
+    def backend(self) -> str:
+        return "libopus" if self._lib is not None else "pyav"
+
     def reset(self) -> None:
-        self._ctx = av.CodecContext.create("libopus", "r")
-        self._ctx.sample_rate = OPUS_RATE
-        self._ctx.layout = "stereo" if self.channels == 2 else "mono"
+        self._lib = self._ctx = None
+        self._has_lbrr = None
+        try:
+            from ...codec._libopus import LibOpusDecoder, _load
+
+            self._lib = LibOpusDecoder(OPUS_RATE, self.channels)
+            has = getattr(_load(), "opus_packet_has_lbrr", None)  # libopus >= 1.5
+            if has is not None:
+                has.restype, has.argtypes = ctypes.c_int, [ctypes.c_char_p, ctypes.c_int32]
+                self._has_lbrr = has
+        except (ImportError, OSError, MediaCoreError):
+            self._ctx = av.CodecContext.create("libopus", "r")
+            self._ctx.sample_rate = OPUS_RATE
+            self._ctx.layout = "stereo" if self.channels == 2 else "mono"
         self._toc: int | None = None
         self.frame_samples = 960
 
     def decode(self, payload: bytes) -> np.ndarray:
-        frames = self._ctx.decode(av.Packet(payload))
+        if self._lib is not None:
+            y = self._lib.decode(payload, self.MAX_FRAME)
+        else:
+            y = self._to_array(self._ctx.decode(av.Packet(payload)))
         self._toc = payload[0]
-        y = self._to_array(frames)
         if y.shape[1]:
             self.frame_samples = y.shape[1]
         return y
+
+    def has_fec(self, payload: bytes) -> bool:
+        """Whether ``payload`` carries an FEC copy of the packet before it (and we can decode it)."""
+        if self._lib is None or not payload:
+            return False
+        if self._has_lbrr is None:
+            return True  # older libopus: try; it conceals when there is none
+        return self._has_lbrr(payload, len(payload)) == 1
+
+    def recover(self, next_payload: bytes, samples: int) -> np.ndarray:
+        """The lost packet before ``next_payload``, from its FEC copy (``samples`` long)."""
+        return self._lib.decode(next_payload, samples, fec=True)
 
     def conceal(self, samples: int) -> np.ndarray:
         """``samples`` of concealment: libopus PLC after a packet, silence before the first one."""
         if self._toc is None or samples <= 0:
             return np.zeros((self.channels, max(samples, 0)), np.float32)
-        # a TOC byte alone (code 0, empty frame) tells libopus a frame of that duration is missing
-        plc = bytes([self._toc & 0xFC])
         parts, have = [], 0
         while have < samples:
-            y = self._to_array(self._ctx.decode(av.Packet(plc)))
+            if self._lib is not None:
+                # PLC lengths are whole 2.5 ms steps; the excess is trimmed below
+                n = min(self.MAX_FRAME, -(-(samples - have) // 120) * 120)
+                y = self._lib.decode(None, n)
+            else:
+                # a TOC byte alone (code 0, empty frame) tells libopus a frame of that duration is missing
+                y = self._to_array(self._ctx.decode(av.Packet(bytes([self._toc & 0xFC]))))
             if y.shape[1] == 0:
                 break
             parts.append(y)
@@ -104,10 +148,7 @@ class OpusDecoder:
         parts = []
         for f in frames:
             a = f.to_ndarray()
-            if f.format.is_planar:
-                x = a
-            else:
-                x = a.reshape(-1, self.channels).T
+            x = a if f.format.is_planar else a.reshape(-1, self.channels).T
             parts.append(x.astype(np.float32) / (32768.0 if f.format.name.startswith("s16") else 1.0))
         return np.concatenate(parts, axis=1) if parts else np.zeros((self.channels, 0), np.float32)
 
@@ -154,6 +195,7 @@ class RelayConfig:
     application: str = "voip"
     complexity: int = 10                     # libopus 0..10: lower is cheaper (about half the encode at 3)
     fec_loss_percent: int = 0                # >0: in-band FEC in our output, for that expected loss (%)
+    decode_fec: bool = True                  # recover lost packets from the next packet's FEC copy
     ptime_ms: int = 20
     max_wait_ms: float = 40.0
     ssrc_switch_packets: int = 5
@@ -208,7 +250,8 @@ class RelayCore:
         self.ended = False
         self.stats = {"datagrams": 0, "rtp_packets": 0, "rtcp_packets": 0, "malformed": 0,
                       "wrong_payload_type": 0, "foreign_ssrc": 0, "ssrc_changes": 0, "decode_errors": 0,
-                      "concealed_packets": 0, "concealed_samples": 0, "gap_fill_samples": 0,
+                      "concealed_packets": 0, "concealed_samples": 0, "fec_recovered_packets": 0,
+                      "gap_fill_samples": 0,
                       "tail_concealed_packets": 0, "samples_in": 0, "packets_out": 0, "octets_out": 0,
                       "samples_out": 0}
 
@@ -305,12 +348,19 @@ class RelayCore:
         if not released:
             return []
         parts = []
-        for _, pkt in released:
+        for i, (ext, pkt) in enumerate(released):
             if pkt is None:
                 n = self.decoder.frame_samples
-                parts.append(self.decoder.conceal(n))
-                self.stats["concealed_packets"] += 1
-                self.stats["concealed_samples"] += n
+                nxt = released[i + 1] if i + 1 < len(released) else (None, None)
+                if (self.config.decode_fec and nxt[1] is not None and ext is not None and nxt[0] == ext + 1
+                        and self.decoder.has_fec(nxt[1].payload)):
+                    # the packet after the lost one carries a low-bitrate copy of it
+                    parts.append(self.decoder.recover(nxt[1].payload, n))
+                    self.stats["fec_recovered_packets"] += 1
+                else:
+                    parts.append(self.decoder.conceal(n))
+                    self.stats["concealed_packets"] += 1
+                    self.stats["concealed_samples"] += n
                 if self._expected_ts is not None:
                     self._expected_ts = (self._expected_ts + n) & 0xFFFFFFFF
                 continue
