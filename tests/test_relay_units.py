@@ -344,3 +344,19 @@ def test_relay_core_recovers_lost_packets_from_in_band_fec():
         return 10 * np.log10(np.sum(reference.astype(np.float64) ** 2) / np.sum((y - reference).astype(np.float64) ** 2))
 
     assert snr(y_fec) > snr(y_plc) + 3.0, (snr(y_fec), snr(y_plc))
+
+
+def test_opus_decoder_falls_back_to_pyav_and_still_conceals(monkeypatch):
+    import mediacore.codec._libopus as libopus
+
+    def unavailable(*a, **k):
+        raise errors.MissingDependencyError("no libopus")
+
+    monkeypatch.setattr(libopus, "LibOpusDecoder", unavailable)
+    dec = OpusDecoder(1)
+    assert dec.backend == "pyav"
+    pcm = to_int16(np.sin(2 * np.pi * 440 * np.arange(9600) / 48000).astype(np.float32) * 0.3)
+    payloads = [parse_rtp(p).payload for p in _opus_packets(pcm)]
+    assert dec.decode(payloads[0]).shape == (1, 960) and not dec.has_fec(payloads[1])
+    y = dec.conceal(960)  # extrapolates the tone rather than going silent
+    assert y.shape == (1, 960) and np.sqrt(np.mean(y ** 2)) > 0.05
