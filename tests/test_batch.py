@@ -210,6 +210,8 @@ def test_bad_arguments(tmp_path):
     (tmp_path / "f").write_bytes(b"")
     with pytest.raises(ParameterError, match="expected OUT_DIR to be a directory"):
         batch_clean(tmp_path, tmp_path / "f")
+    with pytest.raises(ParameterError, match="expected OUT_DIR to differ from IN_DIR"):
+        batch_clean(tmp_path, tmp_path / ".." / tmp_path.name)
     with pytest.raises(ParameterError, match="expected an executor with submit"):
         batch_clean(tmp_path, tmp_path / "o", executor=object())
 

@@ -290,6 +290,9 @@ def batch_clean(
         raise ParameterError(f"batch: expected IN_DIR to be a directory, got {src!r}")
     if os.path.exists(dst) and not os.path.isdir(dst):
         raise ParameterError(f"batch: expected OUT_DIR to be a directory, got the file {dst!r}")
+    if os.path.realpath(src) == os.path.realpath(dst):
+        raise ParameterError(f"batch: expected OUT_DIR to differ from IN_DIR, both are {src!r} "
+                             f"(outputs would replace the inputs)")
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise ParameterError(f"batch: expected an executor with submit(fn, *args), got {type(executor).__name__}")
     os.makedirs(dst, exist_ok=True)

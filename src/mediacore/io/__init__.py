@@ -6,7 +6,8 @@ Public API::
     read_audio(path, *, stream=0) -> (samples float32 (channels, n), sample_rate)
     write_audio(path, samples, sample_rate, *, codec=None, bitrate=None) -> None
     clean_media(in_path, out_path, make_pipeline, *, audio_codec=None, bitrate=None,
-                out_sample_rate=None, progress=False) -> CleanReport
+                out_sample_rate=None, progress=False, loudness_lufs=None,
+                true_peak_dbtp=-1.0) -> CleanReport
 """
 
 from mediacore.io.atomic import atomic_output
