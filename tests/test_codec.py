@@ -477,3 +477,16 @@ def test_opus_in_band_fec_recovers_lost_frames():
 
     with_fec, without = recovered_snr_db(True), recovered_snr_db(False)
     assert with_fec > 10.0 and without < 6.0  # measured: 15.4 dB vs 3.3 dB
+
+
+def test_decoders_name_bad_input():
+    enc = AacEncoder()
+    bad = EncodedPacket(b"\xff" * 50, 0, 0, 1024, Fraction(1, RATE), True, "aac")
+    with pytest.raises(FormatError, match="AudioDecoder: aac packet at pts 0 does not decode"):
+        AudioDecoder(codec="aac", extradata=enc.extradata).process(bad)
+    with pytest.raises(FormatError, match="VideoDecoder: h264 packet at pts 0 does not decode"):
+        VideoDecoder(codec="h264").process(bad)
+    with pytest.raises(ParameterError, match="AudioDecoder: expected a codec FFmpeg can decode, got 'nope'"):
+        AudioDecoder(codec="nope")
+    with pytest.raises(FormatError, match="AudioDecoder: expected EncodedPacket, got bytes"):
+        AudioDecoder(codec="opus").process([b"x"])
