@@ -250,3 +250,26 @@ def test_meter_momentary_and_cost_is_linear():
         meter.process(long[i: i + 1024])
     assert time.perf_counter() - t0 < 10.0
     assert meter.integrated_lufs == pytest.approx(-23.0, abs=0.1)
+
+
+class MonoOneDim:
+    """A pipeline that returns 1-D arrays for mono (allowed by clean_media)."""
+
+    latency = 0
+    output_sample_rate = RATE
+
+    def process(self, x):
+        return x[0] * 0.5
+
+    def flush(self):
+        return np.zeros(0, np.float32)
+
+
+def test_clean_media_loudness_with_a_one_dimensional_pipeline(tmp_path):
+    x = (0.05 * np.random.default_rng(8).standard_normal((1, 2 * RATE))).astype(np.float32)
+    sf.write(tmp_path / "in.wav", x.T, RATE, subtype="FLOAT")
+    rep = clean_media(tmp_path / "in.wav", tmp_path / "out.wav", lambda sr, ch: MonoOneDim(), loudness_lufs=-20,
+                      audio_codec="float")
+    y, _ = read_audio(tmp_path / "out.wav")
+    assert y.shape == x.shape and rep.loudness_lufs[0] == pytest.approx(measure_loudness(x * 0.5, RATE).integrated_lufs)
+    assert measure_loudness(y, RATE).integrated_lufs == pytest.approx(-20.0, abs=0.1)

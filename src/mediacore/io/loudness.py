@@ -25,10 +25,10 @@ class FollowedBy:
         self.output_sample_rate = int(second.output_sample_rate)
 
     def process(self, x: np.ndarray) -> np.ndarray:
-        return self.second.process(self.first.process(x))
+        return self.second.process(np.atleast_2d(self.first.process(x)))
 
     def flush(self) -> np.ndarray:
-        return np.concatenate([self.second.process(self.first.flush()), self.second.flush()], axis=1)
+        return np.concatenate([self.second.process(np.atleast_2d(self.first.flush())), self.second.flush()], axis=1)
 
 
 class _Measure:
