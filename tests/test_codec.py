@@ -490,3 +490,12 @@ def test_decoders_name_bad_input():
         AudioDecoder(codec="nope")
     with pytest.raises(FormatError, match="AudioDecoder: expected EncodedPacket, got bytes"):
         AudioDecoder(codec="opus").process([b"x"])
+
+
+def test_video_encoder_leaves_the_callers_frame_alone():
+    f = av.VideoFrame.from_ndarray(image(0), format="rgb24").reformat(format="yuv420p")
+    f.pts, f.time_base = 777, Fraction(1, 1000)
+    enc = VideoEncoder(codec="h264", width=160, height=96, fps=25)
+    pk = enc.process(f) + enc.process(f)
+    assert (f.pts, f.time_base) == (777, Fraction(1, 1000))
+    assert [p.pts for p in pk] == [0, 3600]  # the encoder's own 25 fps clock on 90 kHz

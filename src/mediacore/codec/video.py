@@ -1,8 +1,9 @@
 """Video stages: real-time encoders (VP8, VP9, H.264, AV1), scaling /
 pixel-format conversion, a simulcast ladder and a decoder.
 
-Frames are ``av.VideoFrame`` objects or RGB uint8 arrays (height, width, 3);
-``pts`` count frames at ``fps`` unless the frame carries its own pts.
+Frames are ``av.VideoFrame`` objects or RGB uint8 arrays (height, width, 3).
+An encoder numbers the frames it is given at its ``fps`` (the real-time
+capture clock); the frames' own pts are left as they are.
 Packets are :class:`EncodedPacket` in time base 1/90000 (the RTP video
 clock).  Encoders are configured for real time: no look-ahead / B-frames
 (one frame in, its packet out), a fixed keyframe interval, constant
@@ -138,9 +139,16 @@ class VideoEncoder:
                               f"(insert VideoScale)")
         if f.format.name != "yuv420p":
             f = f.reformat(format="yuv420p")
+        saved = (f.pts, f.time_base)
         f.pts, f.time_base = self._n, Fraction(1, self.fps)
         self._n += 1
-        return self._convert(self._cc.encode(f))
+        try:
+            return self._convert(self._cc.encode(f))
+        finally:
+            if f is frame:  # the caller's frame keeps its timing
+                f.pts = saved[0]
+                if saved[1] is not None:
+                    f.time_base = saved[1]
 
     def flush(self) -> list[EncodedPacket]:
         out = self._convert(self._cc.encode(None))
