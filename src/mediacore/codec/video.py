@@ -5,7 +5,7 @@ Frames are ``av.VideoFrame`` objects or RGB uint8 arrays (height, width, 3).
 An encoder numbers the frames it is given at its ``fps`` (the real-time
 capture clock); the frames' own pts are left as they are.
 Packets are :class:`EncodedPacket` in time base 1/90000 (the RTP video
-clock).  Encoders are configured for real time: no look-ahead / B-frames
+clock; 1/fps for the rare rates that do not divide 90000).  Encoders are configured for real time: no look-ahead / B-frames
 (one frame in, its packet out), a fixed keyframe interval, constant
 bitrate targets.
 """
