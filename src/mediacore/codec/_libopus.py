@@ -1,6 +1,7 @@
-"""libopus through ctypes, for the encoder controls FFmpeg's wrapper does not
-pass on (DTX before FFmpeg 7.1).  Uses the libopus PyAV ships (``av.libs``),
-else the system's.  Only the handful of calls the OpusEncoder stage needs."""
+"""libopus through ctypes, for what FFmpeg's wrapper does not pass on: the
+DTX encoder control and decoding a lost frame from the next packet's
+in-band FEC.  Uses the libopus PyAV ships (``av.libs``), else the system's.
+Only the handful of calls these need."""
 
 from __future__ import annotations
 

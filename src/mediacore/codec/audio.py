@@ -168,9 +168,9 @@ class OpusEncoder(AudioEncoder):
         Discontinuous transmission: during silence only a comfort-noise
         update every 400 ms is sent; the frames libopus marks as not to be
         transmitted (1-2 byte packets) are left out, so ``pts`` has gaps, as
-        in RTP.  FFmpeg's libopus wrapper before 7.1 has no DTX control, so
-        with ``dtx=True`` the stage drives libopus directly (the library PyAV
-        ships, through ctypes); same packets, same pts rules.
+        in RTP.  FFmpeg's libopus wrapper (libavcodec 62 here) has no DTX
+        control, so with ``dtx=True`` the stage drives libopus directly (the
+        library PyAV ships, through ctypes); same packets, same pts rules.
     application : {"voip", "audio", "lowdelay"}, default "voip"
     vbr : bool, default True
     """
