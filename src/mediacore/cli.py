@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.set_defaults(func=_cmd_info)
 
+    from mediacore.integrations.rtp.command import add_parser as add_relay_parser
+    add_relay_parser(sub, _chain_options).set_defaults(func=_cmd_relay)
+
     p = sub.add_parser(
         "bench", help="benchmark noise suppressors on a corpus (quality, statistics, cost, report)",
         description="Run each system over every clip of a corpus at 48 kHz, measure and compensate its delay, "
@@ -321,6 +324,12 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------
 # info
 # ---------------------------------------------------------------------------
+
+
+def _cmd_relay(args: argparse.Namespace) -> int:
+    from mediacore.integrations.rtp.command import run
+
+    return run(args)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
