@@ -70,6 +70,8 @@ def test_mixer_excludes_held_out_noise_categories(tmp_path):
     pool = Pool(make_example_pool(tmp_path / "pool"), threads=1)
     mixer = Mixer(pool, seed=0, exclude_noise=("white", "babble"), synth_bank=4)
     assert mixer.noise_names == ["synthetic"]
+    with pytest.raises(ValueError, match="every speaker is excluded"):
+        Mixer(pool, seed=0, exclude_speech=("example",), synth_bank=4)
     with pytest.raises(ValueError, match="every noise category is excluded"):
         Mixer(pool, seed=0, exclude_noise=("white", "babble", "synthetic"), synth_bank=4)
     # examples: speech at the requested SNR (active level), early reverberant target when asked

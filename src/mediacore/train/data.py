@@ -338,16 +338,21 @@ class Mixer:
     nearly clean examples (SNR 40-60 dB) and ``p_noise_only`` of examples
     without speech.  ``p_reverb`` of the speech goes through a synthetic room
     (RT60 ``rt60_s``): the early part is the target, the late tail is added
-    to the noise.  ``exclude_noise`` drops noise categories (held-out tests).
+    to the noise.  ``exclude_noise`` drops noise categories (held-out tests),
+    ``exclude_speech`` speakers (by name prefix; e.g. reverberant recordings
+    that would teach the model that room reverberation is speech).
     """
 
     def __init__(self, pool: Pool, *, seed: int, snr_db=(-5.0, 25.0), p_clean: float = 0.05,
                  p_noise_only: float = 0.08, p_mix: float = 0.25, synth_bank: int = 240, p_reverb: float = 0.0,
-                 rt60_s=(0.2, 0.9), exclude_noise: tuple[str, ...] = ()) -> None:
+                 rt60_s=(0.2, 0.9), exclude_noise: tuple[str, ...] = (),
+                 exclude_speech: tuple[str, ...] = ()) -> None:
         self.pool, self.rng = pool, np.random.default_rng(seed)
         self.p_reverb, self.rt60_s = p_reverb, rt60_s
         self.snr_db, self.p_clean, self.p_noise_only, self.p_mix = snr_db, p_clean, p_noise_only, p_mix
-        self.spk_names = list(pool.speakers)
+        self.spk_names = [s for s in pool.speakers if not any(s.startswith(e) for e in exclude_speech)]
+        if not self.spk_names:
+            raise ValueError(f"Mixer: every speaker is excluded by {exclude_speech}")
         w = np.array([_group_weight(s, SPEAKER_WEIGHTS) for s in self.spk_names])
         # a group weight is shared by the speakers of the group
         groups = [next((k for k in SPEAKER_WEIGHTS if s.startswith(k)), s) for s in self.spk_names]

@@ -24,7 +24,7 @@ from .model import HOP, SR, BandGRU, Features, count_params, export_onnx
 DEFAULTS = dict(seed=1, hidden=96, layers=2, batch=32, seconds=2.0, lr=2e-3, lr_final=1e-4, weight_decay=1e-5,
                 snr_lo=-5.0, snr_hi=25.0, eq_db=6.0, above_bw_weight=0.2, spec_weight=4.0, vad_weight=0.05,
                 vad_threshold_db=-45.0, threads=1, max_minutes_per_speaker=20.0, stat_batches=8,
-                asym_weight=0.0, p_reverb=0.0, exclude_noise="", gate_db=0.0)
+                asym_weight=0.0, p_reverb=0.0, exclude_noise="", exclude_speech="", gate_db=0.0)
 
 
 def _eq_curves(rng: torch.Generator, batch: int, n_bins: int, eq_db: float) -> torch.Tensor:
@@ -115,7 +115,8 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     print(f"pool loaded in {time.time() - t0:.0f} s: {json.dumps(pool.summary())}", flush=True)
     try:
         mixer = Mixer(pool, seed=cfg["seed"], snr_db=(cfg["snr_lo"], cfg["snr_hi"]), p_reverb=cfg["p_reverb"],
-                      exclude_noise=tuple(c for c in cfg["exclude_noise"].split(",") if c))
+                      exclude_noise=tuple(c for c in cfg["exclude_noise"].split(",") if c),
+                      exclude_speech=tuple(c for c in cfg["exclude_speech"].split(",") if c))
     except ValueError as exc:
         ap.error(str(exc))
     gen = torch.Generator().manual_seed(cfg["seed"])
