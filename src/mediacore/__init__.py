@@ -6,12 +6,13 @@ from .errors import (FormatError, MediaCoreError, MediaError, MissingDependencyE
 from .frame import AudioFrame
 from .pipeline import Pipeline
 from .stage import Stage
-from .stages import AGC, VAD, Denoise, Gain, HighPass, Limiter, Resample
+from .stages import (AGC, VAD, Denoise, Gain, HighPass, Limiter, LoudnessMeter, LoudnessNormalize, Resample,
+                     TruePeakLimiter)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AGC", "AudioFrame", "Denoise", "FormatError", "Gain", "HighPass", "Limiter", "MediaCoreError", "MediaError",
-    "MissingDependencyError", "ParameterError", "Pipeline", "Resample", "SampleTypeError", "Stage", "VAD",
+    "AGC", "AudioFrame", "Denoise", "FormatError", "Gain", "HighPass", "Limiter", "LoudnessMeter", "LoudnessNormalize", "MediaCoreError", "MediaError",
+    "MissingDependencyError", "ParameterError", "Pipeline", "Resample", "SampleTypeError", "Stage", "TruePeakLimiter", "VAD",
     "__version__", "default_chain",
 ]
