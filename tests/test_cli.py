@@ -263,3 +263,24 @@ def test_info(tmp_path, capsys):
 def test_version(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"mediacore {mediacore.__version__}"
+
+
+@pytest.mark.parametrize("command", ["clean", "batch"])
+def test_chain_options_reach_the_chain(tmp_path, capsys, command):
+    # --max-attenuation 0 with no AGC and no high-pass is a transparent chain: the output is the
+    # input (latency compensated), so any option dropped on the way would show as a difference
+    src = tmp_path / "in"
+    src.mkdir()
+    x = (0.1 * np.random.default_rng(0).standard_normal(48000)).astype(np.float32)
+    sf.write(str(src / "a.wav"), x, 48000, subtype="FLOAT")
+    opts = ["--denoise", "dsp", "--max-attenuation", "0", "--no-agc", "--no-highpass", "-q"]
+    if command == "clean":
+        argv = ["clean", str(src / "a.wav"), "-o", str(tmp_path / "a.wav"), *opts]
+        out = tmp_path / "a.wav"
+    else:
+        argv = ["batch", str(src), str(tmp_path / "out"), *opts]
+        out = tmp_path / "out" / "a.wav"
+    assert main(argv) == 0, capsys.readouterr().err
+    y, sr = sf.read(str(out), dtype="float32")
+    assert sr == 48000 and y.shape == x.shape
+    assert np.max(np.abs(y - x)) < 1e-4

@@ -22,7 +22,7 @@ def working_rate(sample_rate: int, denoise: str = "neural") -> int:
 
 def default_chain(*, sample_rate: int, num_channels: int | None = None, denoise: str = "neural",
                   agc: bool = True, highpass: bool = True, vad: str = "energy",
-                  max_attenuation_db: float = 25.0, target_level_dbfs: float = -23.0,
+                  max_attenuation_db: float | None = None, target_level_dbfs: float = -23.0,
                   highpass_hz: float = 80.0, **denoise_options: Any) -> Pipeline:
     """Build ``[Resample] -> Denoise (with high-pass) -> VAD -> AGC -> [Resample]``.
 

@@ -44,6 +44,11 @@ def _chain_options(p: argparse.ArgumentParser) -> None:
                    help="noise suppressor ('none' leaves it out; default: %(default)s)")
     p.add_argument("--agc", action=argparse.BooleanOptionalAction, default=True,
                    help="automatic gain control toward --target-level (default: on)")
+    p.add_argument("--max-attenuation", metavar="DB", type=float, default=None,
+                   help="largest noise attenuation of the denoiser in dB (default: the backend's, "
+                        "see mediacore.stages.denoise.BACKEND_MAX_ATTENUATION_DB; 25 for dsp)")
+    p.add_argument("--no-highpass", dest="highpass", action="store_false",
+                   help="leave out the 80 Hz high-pass filter")
 
 
 def _loudness_options(p: argparse.ArgumentParser) -> None:
@@ -71,10 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
     _chain_options(p)
     p.add_argument("--target-level", metavar="DBFS", type=float, default=-23.0,
                    help="AGC target speech level in dBFS (default: %(default)s)")
-    p.add_argument("--max-attenuation", metavar="DB", type=float, default=25.0,
-                   help="largest noise attenuation of the denoiser in dB (default: %(default)s)")
-    p.add_argument("--no-highpass", dest="highpass", action="store_false",
-                   help="leave out the 80 Hz high-pass filter")
     p.add_argument("--codec", metavar="NAME", help="audio encoder (default: from the extension / input codec)")
     p.add_argument("--bitrate", metavar="B", help="bitrate of lossy codecs, e.g. 128k")
     p.add_argument("--sample-rate", metavar="HZ", type=int, help="output sample rate (default: the input's)")
@@ -279,7 +280,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise _UsageError(f"--jobs must be >= 1, got {args.jobs}")
-    chain_options = dict(denoise=args.denoise, agc=args.agc, target_level_dbfs=args.target_level)
+    chain_options = dict(denoise=args.denoise, agc=args.agc, highpass=args.highpass,
+                         target_level_dbfs=args.target_level, max_attenuation_db=args.max_attenuation)
     try:  # reject out-of-range options before touching any file
         default_chain(sample_rate=48000, num_channels=1, **chain_options)
     except ParameterError as exc:
@@ -480,7 +482,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if sr_c != sr or clean.shape != noisy.shape:
         raise MediaCoreError(f"bundled example: clean reference {clean.shape} at {sr_c} Hz does not match "
                              f"the noisy input {noisy.shape} at {sr} Hz")
-    chain_opts = dict(denoise=args.denoise, agc=args.agc)
+    chain_opts = dict(denoise=args.denoise, agc=args.agc, highpass=args.highpass,
+                      max_attenuation_db=args.max_attenuation)
     os.makedirs(args.out, exist_ok=True)
 
     # warm up (JIT caches) on half a second, then time the real run

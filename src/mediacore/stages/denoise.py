@@ -97,6 +97,12 @@ def _neural_backend(*args: Any, **kwargs: Any) -> Any:
 _BACKENDS: dict[str, Callable[..., Any]] = {"dsp": SpectralBackend, "neural": _neural_backend}
 
 
+#: ``max_attenuation_db`` when none is given: 25 dB, except where a backend's own evaluation chose
+#: another value (neural: the floor that keeps noise-only input at least as quiet as RNNoise's output)
+DEFAULT_MAX_ATTENUATION_DB = 25.0
+BACKEND_MAX_ATTENUATION_DB = {"neural": 25.0}
+
+
 def register_backend(name: str, factory: Callable[..., Any]) -> None:
     """Make ``Denoise(backend=name)`` build its backend with ``factory`` (see the module docstring)."""
     _BACKENDS[name] = factory
@@ -120,9 +126,10 @@ class Denoise(Stage):
         Peers (``rnnoise``, ``dfn3``, ``webrtc``, ``speex``, ``noisereduce``)
         need the ``peers`` extra.  Others register themselves (see
         ``register_backend``).
-    max_attenuation_db : float, default 25
+    max_attenuation_db : float, optional
         Suppression strength: the most a time-frequency bin is turned down.
-        0 leaves the signal unchanged (but delayed).
+        0 leaves the signal unchanged (but delayed).  Default: 25 dB
+        (``BACKEND_MAX_ATTENUATION_DB`` lists the backends with another default).
     highpass_hz : float or None, default None
         Also remove content below this frequency (4th-order Butterworth
         magnitude, applied to the spectral gain).  Unlike the HighPass stage
@@ -143,10 +150,12 @@ class Denoise(Stage):
     10 ms block (written only if no earlier stage wrote it).
     """
 
-    def __init__(self, *, sample_rate: int, backend: str = "dsp", max_attenuation_db: float = 25.0,
+    def __init__(self, *, sample_rate: int, backend: str = "dsp", max_attenuation_db: float | None = None,
                  highpass_hz: float | None = None, num_channels: int | None = None, **options: Any) -> None:
         sample_rate = check_sample_rate("Denoise", sample_rate)
         self.backend = check_choice("Denoise", "backend", backend, backend_names())
+        if max_attenuation_db is None:
+            max_attenuation_db = BACKEND_MAX_ATTENUATION_DB.get(backend, DEFAULT_MAX_ATTENUATION_DB)
         self.max_attenuation_db = check_range("Denoise", "max_attenuation_db", max_attenuation_db, 0.0, 80.0)
         self.highpass_hz = None if highpass_hz is None else check_range(
             "Denoise", "highpass_hz", highpass_hz, 1.0, 0.45 * sample_rate)
