@@ -70,3 +70,12 @@ def test_align_external_recovers_delay_and_gain(delay, gain, rate):
     n = x.size - max(delay, 0) - 4800
     if rate == 48000:
         np.testing.assert_allclose(aligned[4800:n], x[4800:n], atol=1e-5)
+
+
+def test_neural_system_params_carry_the_model_digest():
+    # the bench cache is keyed by the params: a retrained model must not reuse old outputs
+    from mediacore.bench.systems import resolve_system
+    from mediacore.neural.backend import MODEL_SHA256
+
+    assert resolve_system("neural").params["model_sha256"] == MODEL_SHA256
+    assert "model_sha256" not in resolve_system("dsp").params

@@ -286,10 +286,13 @@ def resolve_system(name: str, *, overrides: Mapping[str, Any] | None = None,
         def stage() -> Any:
             return Denoise(sample_rate=SAMPLE_RATE, backend=name, num_channels=1, **options)
 
-        desc = repr(stage())  # raises ParameterError / MissingDependencyError early
+        probe = stage()  # raises ParameterError / MissingDependencyError early
         opts = "".join(f", {k}={v!r}" for k, v in options.items())
-        return System(name, "backend", f'Denoise(backend="{name}"{opts})',
-                      {**base, "repr": desc, "overrides": _jsonable(options)}, _factory=stage)
+        params = {**base, "repr": repr(probe), "overrides": _jsonable(options)}
+        model = getattr(probe.backend_impl, "model_sha256", None)
+        if model:  # a retrained model changes the results: part of the cache key and of the report
+            params["model_sha256"] = model
+        return System(name, "backend", f'Denoise(backend="{name}"{opts})', params, _factory=stage)
     if name in PEERS:
         pkg = _PEER_PACKAGES.get(name)
         params = {**base, "peer": name}

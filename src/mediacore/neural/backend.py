@@ -38,14 +38,14 @@ def default_model_path() -> Path:
 
 
 def load_session(path: str | Path, sha256: str | None):
-    """An onnxruntime session (one thread) for the model at ``path``, after checking its sha256."""
+    """(onnxruntime session (one thread), sha256) for the model at ``path``, after checking its sha256."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise MediaCoreError(f"Denoise: neural model file {path} cannot be read: {exc}") from None
+    digest = hashlib.sha256(data).hexdigest()
     if sha256 is not None:
-        digest = hashlib.sha256(data).hexdigest()
         if digest != sha256:
             raise MediaCoreError(f"Denoise: neural model {path.name} has sha256 {digest}, expected {sha256} "
                                  "(corrupt or replaced file; reinstall mediacore)")
@@ -58,7 +58,7 @@ def load_session(path: str | Path, sha256: str | None):
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
-    return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"]), digest
 
 
 class NeuralBackend:
@@ -85,7 +85,7 @@ class NeuralBackend:
         self.gain_exponent = float(gain_exponent)
         path = default_model_path() if model_path is None else Path(model_path)
         sha = MODEL_SHA256 if model_path is None else model_sha256
-        self.session = load_session(path, sha)
+        self.session, self.model_sha256 = load_session(path, sha)
         h_in = next(i for i in self.session.get_inputs() if i.name == "h_in")
         self.layers, self.hidden = int(h_in.shape[0]), int(h_in.shape[2])
         self.hop = self.block_size = sample_rate // 100

@@ -170,6 +170,11 @@ class Denoise(Stage):
     def latency(self) -> int:
         return self._impl.latency
 
+    @property
+    def backend_impl(self) -> Any:
+        """The backend object (e.g. for ``bypass`` or ``model_sha256`` of the neural one)."""
+        return self._impl
+
     def _params(self):
         return {"backend": self.backend, "max_attenuation_db": self.max_attenuation_db,
                 "highpass_hz": self.highpass_hz, **getattr(self._impl, "options", dict)()}
