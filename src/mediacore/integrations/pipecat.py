@@ -37,6 +37,7 @@ from ..errors import ParameterError
 from ..frame import AudioFrame
 from ..pipeline import Pipeline
 from ..stages import VAD, Denoise, Resample
+from ..stages.vad import NEURAL_RATES
 from . import require
 from ._async import AsyncProcessor
 from ._stream import StreamProcessor
@@ -130,8 +131,10 @@ class MediacoreVADAnalyzer(VADAnalyzer):
         Fixed rate; otherwise the transport's rate (``set_sample_rate``).
     params : pipecat VADParams, optional
         Thresholds and start/stop times of pipecat's state machine.
-    backend : {"webrtc", "energy"}, default "webrtc"
-        Our VAD backend (see :class:`~mediacore.VAD`).
+    backend : {"auto", "neural", "webrtc", "energy"}, default "auto"
+        Our VAD backend (see :class:`~mediacore.VAD`).  ``auto``: ``neural``
+        (the denoiser model's speech probability, no second inference after
+        ``denoise="neural"``) where the VAD's rate is 16 or 48 kHz, else ``webrtc``.
     denoise : {"neural", "dsp", "none"}, default "neural"
         Denoiser in front of the VAD; rates it does not take are resampled for it.
     window_ms : int, default 20
@@ -146,10 +149,11 @@ class MediacoreVADAnalyzer(VADAnalyzer):
     arrive in order.
     """
 
-    def __init__(self, *, sample_rate: int | None = None, params: VADParams | None = None, backend: str = "webrtc",
+    def __init__(self, *, sample_rate: int | None = None, params: VADParams | None = None, backend: str = "auto",
                  denoise: str = "neural", window_ms: int = 20, **vad_options: Any) -> None:
-        if backend not in VAD.BACKENDS:
-            raise ParameterError(f"MediacoreVADAnalyzer: expected backend in {VAD.BACKENDS}, got {backend!r}")
+        if backend not in ("auto", *VAD.BACKENDS):
+            raise ParameterError(f"MediacoreVADAnalyzer: expected backend in {('auto', *VAD.BACKENDS)}, "
+                                 f"got {backend!r}")
         if denoise not in ("neural", "dsp", "none"):
             raise ParameterError(f"MediacoreVADAnalyzer: expected denoise in ('neural', 'dsp', 'none'), got {denoise!r}")
         if int(window_ms) != window_ms or window_ms < 10 or window_ms % 10:
@@ -184,7 +188,10 @@ class MediacoreVADAnalyzer(VADAnalyzer):
             if vad_rate != rate:
                 stages.append(Resample(sample_rate=rate, output_sample_rate=vad_rate))
             stages.append(Denoise(sample_rate=vad_rate, backend=self.denoise))
-        stages.append(VAD(sample_rate=vad_rate, backend=self.backend, **self.vad_options))
+        backend = self.backend
+        if backend == "auto":
+            backend = "neural" if vad_rate in NEURAL_RATES else "webrtc"
+        stages.append(VAD(sample_rate=vad_rate, backend=backend, **self.vad_options))
         pipe = Pipeline(stages, num_channels=1)
         pipe.process(np.zeros(vad_rate // 10 * rate // vad_rate, np.float32))  # load kernels and model now
         pipe.reset()

@@ -28,7 +28,7 @@ from . import bands, kernels
 RATES = (16000, 48000)
 MODEL_FILE = "denoise_neural.onnx"
 #: sha256 of the shipped model file (checked at load)
-MODEL_SHA256 = "71ff083c61a02376ec0bf574b42022babb9773cfe607330b527c193e070708b4"
+MODEL_SHA256 = "6198a134ad0dc89bc3f947305b2084d34290822d002c09c61d2c01a431b2765a"
 #: GRU layers and width of the shipped model (the ONNX h_in shape is checked against them)
 BYPASS_RAMP_FRAMES = 10
 

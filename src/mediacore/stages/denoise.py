@@ -100,7 +100,7 @@ _BACKENDS: dict[str, Callable[..., Any]] = {"dsp": SpectralBackend, "neural": _n
 #: ``max_attenuation_db`` when none is given: 25 dB, except where a backend's own evaluation chose
 #: another value (neural: the floor that keeps noise-only input at least as quiet as RNNoise's output)
 DEFAULT_MAX_ATTENUATION_DB = 25.0
-BACKEND_MAX_ATTENUATION_DB = {"neural": 25.0}
+BACKEND_MAX_ATTENUATION_DB = {"neural": 40.0}
 
 
 def register_backend(name: str, factory: Callable[..., Any]) -> None:
