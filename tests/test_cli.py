@@ -284,3 +284,27 @@ def test_chain_options_reach_the_chain(tmp_path, capsys, command):
     y, sr = sf.read(str(out), dtype="float32")
     assert sr == 48000 and y.shape == x.shape
     assert np.max(np.abs(y - x)) < 1e-4
+
+
+def test_clean_with_a_trained_model_file(tmp_path, capsys):
+    import shutil
+
+    from mediacore.neural.backend import default_model_path
+
+    model = tmp_path / "model.onnx"
+    shutil.copy(default_model_path(), model)
+    src = tmp_path / "in.wav"
+    x = (0.1 * np.random.default_rng(1).standard_normal(48000)).astype(np.float32)
+    sf.write(str(src), x, 48000, subtype="FLOAT")
+    assert main(["clean", str(src), "-o", str(tmp_path / "a.wav"), "-q", "--no-agc"]) == 0
+    assert main(["clean", str(src), "-o", str(tmp_path / "b.wav"), "-q", "--no-agc", "--model", str(model)]) == 0
+    a, _ = sf.read(str(tmp_path / "a.wav"), dtype="float32")
+    b, _ = sf.read(str(tmp_path / "b.wav"), dtype="float32")
+    np.testing.assert_array_equal(a, b)  # the same weights from another file: the same output
+    assert 10 * np.log10(np.mean(a ** 2) / np.mean(x ** 2)) < -20  # (white noise: suppressed)
+    capsys.readouterr()
+    assert main(["clean", str(src), "-o", str(tmp_path / "c.wav"), "--denoise", "dsp", "--model", str(model)]) == 2
+    assert "--model is a neural denoiser model; --denoise is 'dsp'" in capsys.readouterr().err
+    assert main(["clean", str(src), "-o", str(tmp_path / "c.wav"), "--model", str(tmp_path / "nope.onnx")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert not (tmp_path / "c.wav").exists()

@@ -49,6 +49,21 @@ def _chain_options(p: argparse.ArgumentParser) -> None:
                         "see mediacore.stages.denoise.BACKEND_MAX_ATTENUATION_DB; 25 for dsp)")
     p.add_argument("--no-highpass", dest="highpass", action="store_false",
                    help="leave out the 80 Hz high-pass filter")
+    p.add_argument("--model", metavar="ONNX", dest="model_path",
+                   help="neural denoiser model made by 'mediacore train' (RUN/model.onnx; default: the shipped one)")
+
+
+def _chain_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """default_chain keyword arguments from the options of _chain_options."""
+    kwargs = dict(denoise=args.denoise, agc=args.agc, highpass=args.highpass,
+                  max_attenuation_db=args.max_attenuation)
+    if args.model_path:
+        if args.denoise != "neural":
+            raise _UsageError(f"--model is a neural denoiser model; --denoise is {args.denoise!r}")
+        if not os.path.isfile(args.model_path):
+            raise _UsageError(f"--model {args.model_path}: no such file")
+        kwargs["model_path"] = args.model_path
+    return kwargs
 
 
 def _loudness_options(p: argparse.ArgumentParser) -> None:
@@ -238,8 +253,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
 
     if _same_file(args.input, args.output):
         raise _UsageError(f"OUT must differ from IN (both are {args.output})")
-    options = dict(denoise=args.denoise, agc=args.agc, highpass=args.highpass,
-                   target_level_dbfs=args.target_level, max_attenuation_db=args.max_attenuation)
+    options = dict(_chain_kwargs(args), target_level_dbfs=args.target_level)
     try:  # reject out-of-range options before touching any file
         default_chain(sample_rate=48000, num_channels=1, **options)
     except ParameterError as exc:
@@ -280,8 +294,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise _UsageError(f"--jobs must be >= 1, got {args.jobs}")
-    chain_options = dict(denoise=args.denoise, agc=args.agc, highpass=args.highpass,
-                         target_level_dbfs=args.target_level, max_attenuation_db=args.max_attenuation)
+    chain_options = dict(_chain_kwargs(args), target_level_dbfs=args.target_level)
     try:  # reject out-of-range options before touching any file
         default_chain(sample_rate=48000, num_channels=1, **chain_options)
     except ParameterError as exc:
@@ -482,8 +495,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if sr_c != sr or clean.shape != noisy.shape:
         raise MediaCoreError(f"bundled example: clean reference {clean.shape} at {sr_c} Hz does not match "
                              f"the noisy input {noisy.shape} at {sr} Hz")
-    chain_opts = dict(denoise=args.denoise, agc=args.agc, highpass=args.highpass,
-                      max_attenuation_db=args.max_attenuation)
+    chain_opts = _chain_kwargs(args)
     os.makedirs(args.out, exist_ok=True)
 
     # warm up (JIT caches) on half a second, then time the real run
