@@ -66,6 +66,14 @@ def _chain_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kwargs
 
 
+def _output_options(p: argparse.ArgumentParser) -> None:
+    """Options of the commands that write cleaned files (clean, batch)."""
+    p.add_argument("--target-level", metavar="DBFS", type=float, default=-23.0,
+                   help="AGC target speech level in dBFS (default: %(default)s)")
+    p.add_argument("--codec", metavar="NAME", help="audio encoder (default: from the extension / input codec)")
+    p.add_argument("--bitrate", metavar="B", help="bitrate of lossy codecs, e.g. 128k")
+
+
 def _loudness_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loudness", metavar="LUFS", type=float,
                    help="normalise integrated loudness (ITU-R BS.1770) to LUFS, e.g. -16 or -23 (two passes)")
@@ -89,10 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="IN", help="input media file (audio or video)")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="output file (must differ from IN)")
     _chain_options(p)
-    p.add_argument("--target-level", metavar="DBFS", type=float, default=-23.0,
-                   help="AGC target speech level in dBFS (default: %(default)s)")
-    p.add_argument("--codec", metavar="NAME", help="audio encoder (default: from the extension / input codec)")
-    p.add_argument("--bitrate", metavar="B", help="bitrate of lossy codecs, e.g. 128k")
+    _output_options(p)
     p.add_argument("--sample-rate", metavar="HZ", type=int, help="output sample rate (default: the input's)")
     _loudness_options(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary; errors only")
@@ -112,10 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run on a dask.distributed cluster, e.g. tcp://10.0.0.5:8786 (needs mediacore[cluster]; "
                         "workers must see the same paths)")
     _chain_options(p)
-    p.add_argument("--target-level", metavar="DBFS", type=float, default=-23.0,
-                   help="AGC target speech level in dBFS (default: %(default)s)")
-    p.add_argument("--codec", metavar="NAME", help="audio encoder (default: from the extension / input codec)")
-    p.add_argument("--bitrate", metavar="B", help="bitrate of lossy codecs, e.g. 128k")
+    _output_options(p)
     p.add_argument("--ext", metavar="EXT", help="output extension, e.g. .flac (default: the input's)")
     _loudness_options(p)
     p.add_argument("--overwrite", action="store_true", help="redo files whose output exists")
