@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from ..errors import ParameterError
 from ..stage import Stage, check_sample_rate, check_choice, check_range
+from .vad import NEURAL_PROB_KEY
 
 DSP_RATES = (8000, 16000, 24000, 32000, 48000)
 
@@ -188,5 +189,5 @@ class Denoise(Stage):
         if not np.isnan(prob).any():
             meta.setdefault("speech_prob", prob)
             if self.backend == "neural":
-                meta["neural_speech_prob"] = prob  # VAD(backend="neural") downstream reuses it
+                meta[NEURAL_PROB_KEY] = prob  # VAD(backend="neural") downstream reuses it
         return y
