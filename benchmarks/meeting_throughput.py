@@ -46,24 +46,13 @@ from fractions import Fraction  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mediacore.bench.environment import environment, format_environment  # noqa: E402
+from offline_throughput import Identity  # noqa: E402  (same folder: the I/O-floor pipeline)
 
 RATE = 48000
 FPS = 5
 PACKAGES = ("mediacore", "numpy", "numba", "onnxruntime", "av")
 
 
-class Identity:
-    latency = 0
-
-    def __init__(self, rate: int, ch: int) -> None:
-        self.output_sample_rate = rate
-        self.ch = ch
-
-    def process(self, x):
-        return x
-
-    def flush(self):
-        return np.zeros((self.ch, 0), np.float32)
 
 
 def make_meeting(path: str, minutes: float) -> float:

@@ -53,16 +53,21 @@ def _chain_options(p: argparse.ArgumentParser) -> None:
                    help="neural denoiser model made by 'mediacore train' (RUN/model.onnx; default: the shipped one)")
 
 
-def _chain_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """default_chain keyword arguments from the options of _chain_options."""
+def _chain_kwargs(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
+    """default_chain keyword arguments from the options of _chain_options (+ ``extra``), checked by
+    building a chain once, so a bad value is a usage error before any file is touched."""
     kwargs = dict(denoise=args.denoise, agc=args.agc, highpass=args.highpass,
-                  max_attenuation_db=args.max_attenuation)
+                  max_attenuation_db=args.max_attenuation, **extra)
     if args.model_path:
         if args.denoise != "neural":
             raise _UsageError(f"--model is a neural denoiser model; --denoise is {args.denoise!r}")
         if not os.path.isfile(args.model_path):
             raise _UsageError(f"--model {args.model_path}: no such file")
         kwargs["model_path"] = args.model_path
+    try:
+        default_chain(sample_rate=48000, num_channels=1, **kwargs)
+    except ParameterError as exc:
+        raise _UsageError(str(exc)) from None
     return kwargs
 
 
@@ -255,11 +260,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
 
     if _same_file(args.input, args.output):
         raise _UsageError(f"OUT must differ from IN (both are {args.output})")
-    options = dict(_chain_kwargs(args), target_level_dbfs=args.target_level)
-    try:  # reject out-of-range options before touching any file
-        default_chain(sample_rate=48000, num_channels=1, **options)
-    except ParameterError as exc:
-        raise _UsageError(str(exc)) from None
+    options = _chain_kwargs(args, target_level_dbfs=args.target_level)
 
     def make_pipeline(sr: int, ch: int):
         return default_chain(sample_rate=sr, num_channels=ch, **options)
@@ -296,11 +297,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise _UsageError(f"--jobs must be >= 1, got {args.jobs}")
-    chain_options = dict(_chain_kwargs(args), target_level_dbfs=args.target_level)
-    try:  # reject out-of-range options before touching any file
-        default_chain(sample_rate=48000, num_channels=1, **chain_options)
-    except ParameterError as exc:
-        raise _UsageError(str(exc)) from None
+    chain_options = _chain_kwargs(args, target_level_dbfs=args.target_level)
 
     def on_result(r: Any) -> None:
         if not args.quiet and r.status != "skipped":
