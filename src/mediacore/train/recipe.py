@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..neural.bands import N_BANDS, N_MODEL_BINS
@@ -24,7 +25,8 @@ from .model import HOP, SR, BandGRU, Features, count_params, export_onnx
 DEFAULTS = dict(seed=1, hidden=96, layers=2, batch=32, seconds=2.0, lr=2e-3, lr_final=1e-4, weight_decay=1e-5,
                 snr_lo=-5.0, snr_hi=25.0, eq_db=6.0, above_bw_weight=0.2, spec_weight=4.0, vad_weight=0.05,
                 vad_threshold_db=-45.0, threads=1, max_minutes_per_speaker=20.0, stat_batches=8,
-                asym_weight=0.0, p_reverb=0.0, exclude_noise="", exclude_speech="", gate_db=0.0)
+                asym_weight=0.0, p_reverb=0.0, exclude_noise="", exclude_speech="", gate_db=0.0,
+                teacher_frac=0.5, teacher_weight=1.0, teacher_max_snr=30.0)
 
 
 def _eq_curves(rng: torch.Generator, batch: int, n_bins: int, eq_db: float) -> torch.Tensor:
@@ -52,16 +54,63 @@ def band_targets(feats, s_spec, n_spec, gate_db: float):
     return torch.sqrt(es_target / (es + en + 1e-12)), s_target, es
 
 
-def _loss(model, feats, speech, noise, bw, h0, cfg, gen):
+def teacher_targets(feats, x_spec, t_spec, target, s_target, alpha):
+    """(band gains, compressed magnitude) targets moved toward a teacher's output by ``alpha`` (N,).
+
+    The teacher's band gain is its output's band power over the mixture's (at most 1);
+    the magnitude target blends in the same compressed (^0.3) domain as the spectral loss.
+    """
+    ex = feats.band_power(x_spec.real ** 2 + x_spec.imag ** 2)
+    et = feats.band_power(t_spec.real ** 2 + t_spec.imag ** 2)
+    a = alpha[:, None, None]
+    gains = (1 - a) * target + a * torch.sqrt(et / (ex + 1e-12)).clamp(max=1.0)
+    mag = (1 - a) * (s_target.abs() + 1e-9) ** 0.3 + a * (t_spec.abs() + 1e-9) ** 0.3
+    return gains, mag
+
+
+class TeacherSet:
+    """Precomputed teacher examples (``python -m mediacore.train.teacher``): aligned random crops."""
+
+    def __init__(self, path: str | Path, seed: int) -> None:
+        z = np.load(path)
+        self.speech, self.noise, self.teacher = z["speech"], z["noise"], z["teacher"]
+        self.bandwidth = z["bandwidth"]
+        self.meta = json.loads(bytes(z["meta"]).decode())
+        ps = (self.speech.astype(np.float64) ** 2).sum(1)
+        pn = (self.noise.astype(np.float64) ** 2).sum(1) + 1e-20
+        self.snr_db = 10 * np.log10(ps / pn + 1e-20)
+        self.rng = np.random.default_rng(seed + 2000)
+        self.skip = SR // 2  # the teacher's first half second (its state is still settling) is never used
+
+    def batch(self, batch_size: int, n: int):
+        if self.speech.shape[1] - self.skip < n:
+            raise ValueError(f"teacher set examples are {self.speech.shape[1] / SR:.1f} s; "
+                             f"need {(n + self.skip) / SR:.1f} s for --seconds")
+        idx = self.rng.integers(0, len(self.speech), batch_size)
+        start = self.rng.integers(self.skip, self.speech.shape[1] - n + 1, batch_size)
+        crop = lambda a: np.stack([a[i, s: s + n] for i, s in zip(idx, start)])  # noqa: E731
+        return crop(self.speech), crop(self.noise), crop(self.teacher), self.bandwidth[idx], self.snr_db[idx]
+
+
+def _loss(model, feats, speech, noise, bw, h0, cfg, gen, teacher=None, alpha=None):
+    """Training loss.  ``teacher`` (N, samples), ``alpha`` (N,): for rows with alpha > 0 the
+    target (band gains and compressed magnitude) moves toward the teacher's output by alpha;
+    those rows get no EQ (the teacher heard the mixture as it is)."""
     s_spec = feats.stft(speech)
     n_spec = feats.stft(noise)
     if cfg["eq_db"] > 0:
-        s_spec = s_spec * _eq_curves(gen, speech.shape[0], N_MODEL_BINS, cfg["eq_db"])
-        n_spec = n_spec * _eq_curves(gen, speech.shape[0], N_MODEL_BINS, cfg["eq_db"])
+        keep = (alpha > 0)[:, None, None] if alpha is not None else None
+        for_rows = lambda c: c if keep is None else torch.where(keep, torch.ones_like(c), c)  # noqa: E731
+        s_spec = s_spec * for_rows(_eq_curves(gen, speech.shape[0], N_MODEL_BINS, cfg["eq_db"]))
+        n_spec = n_spec * for_rows(_eq_curves(gen, speech.shape[0], N_MODEL_BINS, cfg["eq_db"]))
     x_spec = s_spec + n_spec
     logx = feats.log_bands(x_spec)
     gains, prob, _ = model(logx, h0)
     target, s_target, es = band_targets(feats, s_spec, n_spec, cfg["gate_db"])
+    if teacher is not None:
+        target, s_mag = teacher_targets(feats, x_spec, feats.stft(teacher), target, s_target, alpha)
+    else:
+        s_mag = (s_target.abs() + 1e-9) ** 0.3
     # bins above the speech bandwidth: the target there is noise removal, but weight it low so the
     # model does not learn that speech never has a high band
     freqs = torch.arange(N_MODEL_BINS, dtype=torch.float32) * 50.0
@@ -75,7 +124,6 @@ def _loss(model, feats, speech, noise, bw, h0, cfg, gen):
         l_band = l_band + cfg["asym_weight"] * (w_bands * torch.relu(gains - target) ** 2).mean()
     g_bins = feats.to_bins(gains)
     y_mag = (g_bins * x_spec.abs() + 1e-9) ** 0.3
-    s_mag = (s_target.abs() + 1e-9) ** 0.3
     l_spec = (w_bins[:, None, :] * (y_mag - s_mag) ** 2).mean() * 10
     frame_db = 10 * torch.log10(es.sum(-1) + 1e-12)
     vad_t = (frame_db > cfg["vad_threshold_db"] + 10 * math.log10(1 / 320 ** 2 * 160)).float()
@@ -95,6 +143,10 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init", default=None, help="start from these weights (model.pt of an earlier run): "
                     "fine-tuning; the input statistics are kept")
+    ap.add_argument("--teacher", default=None, help="precomputed teacher set (python -m mediacore.train.teacher): "
+                    "--teacher-frac of each batch comes from it, its target moved toward the teacher's output "
+                    "by --teacher-weight (not for examples above --teacher-max-snr dB, so clean speech keeps "
+                    "the clean target)")
     ap.add_argument("--checkpoint-s", type=float, default=120.0)
     for k, v in DEFAULTS.items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=v)
@@ -120,6 +172,11 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     except ValueError as exc:
         ap.error(str(exc))
     gen = torch.Generator().manual_seed(cfg["seed"])
+    if not 0.0 <= cfg["teacher_frac"] < 1.0 or not 0.0 <= cfg["teacher_weight"] <= 1.0:
+        ap.error(f"--teacher-frac must be in [0, 1) and --teacher-weight in [0, 1]; got {cfg['teacher_frac']} "
+                 f"and {cfg['teacher_weight']}")
+    teacher = TeacherSet(args.teacher, cfg["seed"]) if args.teacher else None
+    n_teacher = int(round(cfg["batch"] * cfg["teacher_frac"])) if teacher else 0
     n = int(cfg["seconds"] * SR) // HOP * HOP
     model = BandGRU(N_BANDS, cfg["hidden"], cfg["layers"])
     feats = Features()
@@ -152,6 +209,8 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
         opt.load_state_dict(st["opt"])
         step, total = st["step"], (args.steps or st["total"])  # --steps with --resume extends the run
         mixer.rng = st["mixer_rng"]
+        if teacher is not None:
+            teacher.rng = st["teacher_rng"]
         gen.set_state(st["gen"])
         print(f"resumed at step {step}/{total}", flush=True)
     h0 = torch.zeros(cfg["layers"], cfg["batch"], cfg["hidden"])
@@ -160,13 +219,15 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
 
     def save(final=False):
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "total": total,
-                    "mixer_rng": mixer.rng, "gen": gen.get_state()}, ckpt)
+                    "mixer_rng": mixer.rng, "gen": gen.get_state(),
+                    "teacher_rng": teacher.rng if teacher else None}, ckpt)
         torch.save(model.state_dict(), out / "model.pt")
         conf = {"config": cfg, "steps_done": step, "steps_total": total, "pool": str(args.pool),
                 "pool_summary": pool.summary(), "params": count_params(model),
                 "macs_per_frame": model.macs_per_frame(), "torch": torch.__version__,
                 "command": f"{prog} " + " ".join(sys.argv[1:] if argv is None else argv),
                 "init": args.init, "init_config": init_conf,
+                "teacher": None if teacher is None else {"path": str(args.teacher), **teacher.meta},
                 "loss_history": hist[-50:], "final": final}
         (out / "config.json").write_text(json.dumps(conf, indent=1) + "\n")
 
@@ -179,9 +240,16 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
             lr = warm * (cfg["lr_final"] + 0.5 * (cfg["lr"] - cfg["lr_final"]) * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        sp, no, bw = mixer.batch(cfg["batch"], n)
+        sp, no, bw = mixer.batch(cfg["batch"] - n_teacher, n)
+        t_audio = alpha = None
+        if n_teacher:
+            tsp, tno, tt, tbw, tsnr = teacher.batch(n_teacher, n)
+            sp, no, bw = np.concatenate([sp, tsp]), np.concatenate([no, tno]), np.concatenate([bw, tbw])
+            t_audio = torch.from_numpy(np.concatenate([np.zeros_like(sp[:-n_teacher]), tt]))
+            a = np.where(tsnr <= cfg["teacher_max_snr"], cfg["teacher_weight"], 0.0)
+            alpha = torch.from_numpy(np.concatenate([np.zeros(len(sp) - n_teacher), a]).astype(np.float32))
         loss, parts = _loss(model, feats, torch.from_numpy(sp), torch.from_numpy(no), torch.from_numpy(bw), h0,
-                            cfg, gen)
+                            cfg, gen, t_audio, alpha)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
