@@ -28,7 +28,7 @@ from . import bands, kernels
 RATES = (16000, 48000)
 MODEL_FILE = "denoise_neural.onnx"
 #: sha256 of the shipped model file (checked at load)
-MODEL_SHA256 = "6198a134ad0dc89bc3f947305b2084d34290822d002c09c61d2c01a431b2765a"
+MODEL_SHA256 = "eb5d03778deb2c7098c4dac368352057f4ec96f4dbe29e03e27fdd2ebab696b6"
 #: GRU layers and width of the shipped model (the ONNX h_in shape is checked against them)
 BYPASS_RAMP_FRAMES = 10
 

@@ -76,7 +76,7 @@ def main(argv=None) -> int:
         teacher[i::args.jobs] = np.stack(part)
     out = Path(args.out)
     tmp = out.with_name(out.name + ".partial.npz")
-    meta = {"teacher": args.teacher, "examples": count, "seconds": n / SR, "command": " ".join(sys.argv),
+    meta = {"teacher": args.teacher, "examples": count, "seconds": n / SR, "command": "python -m mediacore.train.teacher " + " ".join(sys.argv[1:] if argv is None else argv),
             **{k: v for k, v in vars(args).items() if k not in ("out", "cache")}}
     np.savez(tmp, speech=speech, noise=noise, teacher=teacher, bandwidth=bandwidth,
              meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))

@@ -1,0 +1,102 @@
+"""What limits DNSMOS OVRL on the dev set: references, oracle masks and peers, per speaker group.
+
+    python benchmarks/ovrl_ceiling.py --corpus ../shared/corpus/dev [--peers rnnoise,dfn3] [--model ONNX]
+
+For the 48 noisy clips, at 16 kHz and time-aligned to the clean reference, prints DNSMOS SIG / BAK / OVRL
+and PESQ-WB for:
+
+- ``reference``: the clean reference itself (what a perfect restorer would score);
+- ``oracle IRM``: the ideal ratio mask sqrt(S / (S + N)) from the true speech and noise, on the neural
+  model's 40 bands (60 dB floor): the best a band-gain suppressor that restores the reference can do;
+- ``neural``: ``Denoise(backend="neural")`` (default floor, or ``--model``);
+- each peer, and its *band projection*: the noisy input times the 40-band gains that map it to the peer's
+  output, i.e. how much of the peer's score a band-gain model could reach by imitating it.
+
+Groups: the dev speakers whose references are reverberant room recordings (``fillets``) and the others.
+Also prints the output level in the clean reference's pauses (frames 50 dB under its loudest), where
+suppressors differ most.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import numpy as np
+
+
+def _frames_db(x: np.ndarray, hop: int = 160) -> np.ndarray:
+    n = len(x) // hop * hop
+    return 10 * np.log10(np.mean(x[:n].reshape(-1, hop).astype(np.float64) ** 2, axis=1) + 1e-12)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--peers", default="rnnoise,dfn3", help="comma list of peers (mediacore.bench.peers)")
+    ap.add_argument("--model", default=None, help="neural model to score (default: the shipped one)")
+    ap.add_argument("--group-prefix", default="fillets", help="speaker prefix of the reverberant group")
+    args = ap.parse_args(argv)
+
+    from scipy.signal import istft, stft
+
+    from mediacore.bench.corpus import load_audio
+    from mediacore.bench.metrics import align, dnsmos, estimate_delay, pesq_wb, to_16k
+    from mediacore.bench.peers import get_peer
+    from mediacore.neural.bands import band_matrix
+    from mediacore.stages.denoise import Denoise
+
+    bands = band_matrix()  # (40, 161): the model's bands on a 320-point, 16 kHz STFT
+    spec = lambda v: stft(v, 16000, nperseg=320, noverlap=160)[2]  # noqa: E731
+    unspec = lambda s, n: istft(s, 16000, nperseg=320, noverlap=160)[1][:n].astype(np.float32)  # noqa: E731
+    band_power = lambda s: bands @ (np.abs(s) ** 2)  # noqa: E731
+    peers = [p for p in args.peers.split(",") if p]
+    corpus = Path(args.corpus)
+    rows = [r for r in csv.DictReader(open(corpus / "manifest.csv")) if r["kind"] == "noisy"]
+    scores: dict[str, dict[str, list]] = {}
+    pauses: dict[str, list[float]] = {}
+
+    def add(name, group, y16, c16, pause):
+        d = dnsmos(y16)
+        scores.setdefault(name, {}).setdefault(group, []).append((d["SIG"], d["BAK"], d["OVRL"], pesq_wb(c16, y16)))
+        if pause.any():
+            pauses.setdefault(name, []).append(float(np.mean(_frames_db(y16)[: len(pause)][pause])))
+
+    for r in rows:
+        x, sr = load_audio(corpus / r["noisy"])
+        c, _ = load_audio(corpus / r["clean"])
+        x16, c16 = to_16k(x, sr), to_16k(c, sr)
+        n = len(c16)
+        group = args.group_prefix if r["speaker"].startswith(args.group_prefix) else "others"
+        ec = _frames_db(c16)
+        pause = ec < ec.max() - 50
+        X, S, N = spec(x16), spec(c16), spec(x16 - c16)
+        add("reference", group, c16, c16, pause)
+        irm = np.sqrt(band_power(S) / (band_power(S) + band_power(N) + 1e-12))
+        add("oracle IRM (40 bands)", group, unspec(X * (bands.T @ np.maximum(irm, 1e-3)), n), c16, pause)
+        y = Denoise(sample_rate=sr, backend="neural", model_path=args.model).run(x)
+        add("neural", group, to_16k(y, sr), c16, pause)
+        for p in peers:
+            y = get_peer(p)(x.astype(np.float32))
+            y = align(y, estimate_delay(c, y, sr, 100.0), len(c))
+            y16 = to_16k(y, sr)
+            add(p, group, y16, c16, pause)
+            g = np.sqrt(band_power(spec(y16)) / (band_power(X) + 1e-12))
+            add(f"{p} band projection", group, unspec(X * (bands.T @ np.clip(g, 1e-3, 1.0)), n), c16, pause)
+
+    groups = [args.group_prefix, "others"]
+    counts = {g: len(scores["reference"].get(g, [])) for g in groups}
+    print(f"clips: {counts}")
+    print("| system | OVRL all | OVRL " + " | OVRL ".join(groups) + " | SIG | BAK | PESQ-WB | pause level dBFS |")
+    print("|---|---:|" + "---:|" * len(groups) + "---:|---:|---:|---:|")
+    for name, per in scores.items():
+        allv = np.array([v for g in groups for v in per.get(g, [])])
+        m = allv.mean(axis=0)
+        by = " | ".join(f"{np.mean([v[2] for v in per.get(g, [])]):.2f}" for g in groups)
+        print(f"| {name} | {m[2]:.2f} | {by} | {m[0]:.2f} | {m[1]:.2f} | {m[3]:.2f} | {np.mean(pauses[name]):.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
