@@ -190,3 +190,26 @@ def test_teacher_set_is_aligned_denoised_and_trains(tmp_path):
     conf = json.loads((run / "config.json").read_text())
     assert conf["teacher"]["teacher"] == "dfn3" and conf["teacher"]["examples"] == 3
     assert conf["config"]["teacher_frac"] == 0.5
+
+
+def test_lookahead_model_declares_it_and_the_runtime_waits_for_it(tmp_path, capsys):
+    pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
+    import onnxruntime as ort
+
+    from mediacore.stages.denoise import Denoise
+
+    pool = make_example_pool(tmp_path / "pool")
+    run = tmp_path / "la"
+    assert cli(["train", "--pool", str(pool), "--out", str(run), "--steps", "2", "--lookahead", "1",
+                *SMOKE_ARGS]) == 0
+    meta = ort.InferenceSession(str(run / "model.onnx")).get_modelmeta().custom_metadata_map
+    assert meta["lookahead_frames"] == "1"
+    for sr in (48000, 16000):
+        st = Denoise(sample_rate=sr, backend="neural", model_path=str(run / "model.onnx"), max_attenuation_db=0.0)
+        assert st.latency == 2 * sr // 100  # 10 ms overlap + 10 ms look-ahead
+        x = np.random.default_rng(4).standard_normal(sr // 2) * 0.1
+        y = np.concatenate([st.process(x), st.flush()[0]])
+        np.testing.assert_allclose(y[st.latency: st.latency + x.size], x, atol=1e-6)  # exactly that delay
+    assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "bad"), "--steps", "1", "--lookahead", "2",
+                *SMOKE_ARGS]) == 2
+    assert "--lookahead must be 0 or 1 frames" in capsys.readouterr().err

@@ -5,7 +5,10 @@ log band powers of 0-8 kHz), one onnxruntime call for all streams and all
 hops of the call (a GRU whose hidden state is an explicit input/output, so
 nothing is re-run over history), numba synthesis (band gains interpolated
 to bins, gain floor from ``max_attenuation_db``, optional zero-phase
-high-pass, overlap-add).  Latency 10 ms (window - hop).  48 kHz and 16 kHz
+high-pass, overlap-add).  Latency 10 ms (window - hop) plus 10 ms per frame
+of look-ahead the model was trained with (ONNX metadata ``lookahead_frames``:
+its gains for a frame come out one hop later, so the spectra wait for them).
+48 kHz and 16 kHz
 (bins are 50 Hz wide at both rates; the model sees 0-8 kHz and above 8 kHz a
 48 kHz stream gets the mean gain of the 6-8 kHz bands).
 
@@ -31,6 +34,8 @@ MODEL_FILE = "denoise_neural.onnx"
 MODEL_SHA256 = "eb5d03778deb2c7098c4dac368352057f4ec96f4dbe29e03e27fdd2ebab696b6"
 #: GRU layers and width of the shipped model (the ONNX h_in shape is checked against them)
 BYPASS_RAMP_FRAMES = 10
+#: ONNX metadata key of the model's look-ahead in frames (mediacore.train.model.LOOKAHEAD_KEY)
+LOOKAHEAD_KEY = "lookahead_frames"
 
 
 def default_model_path() -> Path:
@@ -90,7 +95,9 @@ class NeuralBackend:
         self.layers, self.hidden = int(h_in.shape[0]), int(h_in.shape[2])
         self.hop = self.block_size = sample_rate // 100
         self.win_len = 2 * self.hop
-        self.latency = self.win_len - self.hop
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.lookahead = int(meta.get(LOOKAHEAD_KEY, 0))
+        self.latency = self.win_len - self.hop + self.lookahead * self.hop
         self.window = spectral.sqrt_hann(self.win_len, 2)
         self.n_bins = self.win_len // 2 + 1
         self.lo, self.w = kernels.sparse_bands(bands.band_matrix())
@@ -120,6 +127,7 @@ class NeuralBackend:
         self.inbuf = np.zeros((c, self.win_len))
         self.ola = np.zeros((c, self.win_len - self.hop))
         self.h = np.zeros((self.layers, c, self.hidden), np.float32)
+        self.spec_wait = np.zeros((c, self.lookahead, self.n_bins), np.complex128)  # spectra awaiting their gains
         self.mix = np.full(c, self._mix_target)
 
     def process(self, x: np.ndarray, speech_prob: np.ndarray) -> np.ndarray:
@@ -133,6 +141,9 @@ class NeuralBackend:
         kernels.analyse(x, self.hop, self.inbuf, self.window, self.lo, self.w, bands.N_BANDS, bands.LOG_EPS,
                         spec, feats)
         gains, prob, self.h = self.session.run(None, {"features": feats, "h_in": self.h})
+        if self.lookahead:  # gains[t] belong to the spectrum `lookahead` frames before spec[t]
+            queue = np.concatenate([self.spec_wait, spec], axis=1)
+            spec, self.spec_wait = np.ascontiguousarray(queue[:, :t]), queue[:, t:].copy()
         if self.gain_exponent != 1.0:
             gains = gains ** np.float32(self.gain_exponent)
         kernels.synthesise(spec, gains, self.hop, self.ola, self.window, self.lo, self.w, bands.HIGH_FROM_BANDS,

@@ -1,13 +1,17 @@
 """Export a trained state dict to the streaming ONNX model and print its sha256.
 
     python -m mediacore.train.export --state DIR/model.pt --out src/mediacore/_assets/denoise_neural.onnx
+
+The look-ahead comes from ``--lookahead`` or else from the run's config.json beside the state.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
+from pathlib import Path
 
 import torch
 
@@ -27,8 +31,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mediacore.train.export")
     ap.add_argument("--state", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--lookahead", type=int, default=None, help="frames (default: the run's config.json, else 0)")
     args = ap.parse_args(argv)
-    export_onnx(load_model(args.state), args.out)
+    lookahead = args.lookahead
+    if lookahead is None:
+        conf = Path(args.state).with_name("config.json")
+        lookahead = json.loads(conf.read_text())["config"].get("lookahead", 0) if conf.exists() else 0
+    export_onnx(load_model(args.state), args.out, lookahead=lookahead)
     digest = hashlib.sha256(open(args.out, "rb").read()).hexdigest()
     print(digest)
     return 0

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..dsp.spectral import sqrt_hann
+from ..neural.backend import LOOKAHEAD_KEY
 from ..neural.bands import LOG_EPS, N_BANDS, N_MODEL_BINS, band_matrix
 
 SR = 16000
@@ -69,8 +70,12 @@ class Features(nn.Module):
         return gains @ self.bands
 
 
-def export_onnx(model: BandGRU, path: str) -> None:
-    """Streaming ONNX: features (N, T, B), h_in (layers, N, H) -> gains, speech_prob, h_out."""
+def export_onnx(model: BandGRU, path: str, lookahead: int = 0) -> None:
+    """Streaming ONNX: features (N, T, B), h_in (layers, N, H) -> gains, speech_prob, h_out.
+
+    A model trained with look-ahead (its output at frame t is the gain for frame t - lookahead)
+    records it in the metadata, where the runtime reads it.
+    """
     model = model.eval()
     n, t = 2, 3
     args = (torch.zeros(n, t, model.n_bands), torch.zeros(model.layers, n, model.hidden))
@@ -79,10 +84,16 @@ def export_onnx(model: BandGRU, path: str) -> None:
                       dynamic_axes={"features": {0: "streams", 1: "frames"}, "h_in": {1: "streams"},
                                     "gains": {0: "streams", 1: "frames"},
                                     "speech_prob": {0: "streams", 1: "frames"}, "h_out": {1: "streams"}})
+    if lookahead:
+        import onnx
+
+        proto = onnx.load(path)
+        onnx.helper.set_model_props(proto, {LOOKAHEAD_KEY: str(int(lookahead))})
+        onnx.save(proto, path)
 
 
 def count_params(model: nn.Module) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
 
-__all__ = ["BandGRU", "Features", "export_onnx", "count_params", "SR", "HOP", "WIN"]
+__all__ = ["BandGRU", "Features", "export_onnx", "count_params", "SR", "HOP", "WIN", "LOOKAHEAD_KEY"]

@@ -26,7 +26,7 @@ DEFAULTS = dict(seed=1, hidden=96, layers=2, batch=32, seconds=2.0, lr=2e-3, lr_
                 snr_lo=-5.0, snr_hi=25.0, eq_db=6.0, above_bw_weight=0.2, spec_weight=4.0, vad_weight=0.05,
                 vad_threshold_db=-45.0, threads=1, max_minutes_per_speaker=20.0, stat_batches=8,
                 asym_weight=0.0, p_reverb=0.0, exclude_noise="", exclude_speech="", gate_db=0.0,
-                teacher_frac=0.5, teacher_weight=1.0, teacher_max_snr=30.0)
+                teacher_frac=0.5, teacher_weight=1.0, teacher_max_snr=30.0, lookahead=0)
 
 
 def _eq_curves(rng: torch.Generator, batch: int, n_bins: int, eq_db: float) -> torch.Tensor:
@@ -106,6 +106,13 @@ def _loss(model, feats, speech, noise, bw, h0, cfg, gen, teacher=None, alpha=Non
     x_spec = s_spec + n_spec
     logx = feats.log_bands(x_spec)
     gains, prob, _ = model(logx, h0)
+    la = cfg["lookahead"]
+    if la:  # the output at frame t is for frame t - la: the model has heard la frames past it
+        gains, prob = gains[:, la:], prob[:, la:]
+        cut = lambda v: v[:, :-la]  # noqa: E731
+        s_spec, n_spec, x_spec = cut(s_spec), cut(n_spec), cut(x_spec)
+        if teacher is not None:
+            teacher = teacher[:, : teacher.shape[1] - la * HOP]
     target, s_target, es = band_targets(feats, s_spec, n_spec, cfg["gate_db"])
     if teacher is not None:
         target, s_mag = teacher_targets(feats, x_spec, feats.stft(teacher), target, s_target, alpha)
@@ -148,6 +155,8 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
                     "by --teacher-weight (not for examples above --teacher-max-snr dB, so clean speech keeps "
                     "the clean target)")
     ap.add_argument("--checkpoint-s", type=float, default=120.0)
+    # --lookahead L (a DEFAULTS entry): the gains for frame t come out once frame t + L is heard (+10 ms
+    # latency per frame); the exported ONNX carries it and the runtime delays its spectra to match
     for k, v in DEFAULTS.items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=v)
     args = ap.parse_args(argv)
@@ -172,6 +181,8 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     except ValueError as exc:
         ap.error(str(exc))
     gen = torch.Generator().manual_seed(cfg["seed"])
+    if not 0 <= cfg["lookahead"] <= 1:
+        ap.error(f"--lookahead must be 0 or 1 frames (10 ms each; the latency budget is 20 ms), got {cfg['lookahead']}")
     if not 0.0 <= cfg["teacher_frac"] < 1.0 or not 0.0 <= cfg["teacher_weight"] <= 1.0:
         ap.error(f"--teacher-frac must be in [0, 1) and --teacher-weight in [0, 1]; got {cfg['teacher_frac']} "
                  f"and {cfg['teacher_weight']}")
@@ -267,7 +278,7 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
             save()
             t_ck = time.time()
     save(final=True)
-    export_onnx(model, str(out / "model.onnx"))
+    export_onnx(model, str(out / "model.onnx"), lookahead=cfg["lookahead"])
     digest = hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest()
     print(f"done: {step} steps, model.onnx sha256 {digest}", flush=True)
     return 0
