@@ -190,6 +190,9 @@ def test_teacher_set_is_aligned_denoised_and_trains(tmp_path):
     conf = json.loads((run / "config.json").read_text())
     assert conf["teacher"]["teacher"] == "dfn3" and conf["teacher"]["examples"] == 3
     assert conf["config"]["teacher_frac"] == 0.5
+    # a fraction that rounds to the whole batch still leaves one on-the-fly example (batch 4, 0.9 -> 3 + 1)
+    assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "run9"), "--steps", "1", "--teacher", str(out),
+                "--teacher-frac", "0.9", *SMOKE_ARGS]) == 0
 
 
 def test_lookahead_model_declares_it_and_the_runtime_waits_for_it(tmp_path, capsys):

