@@ -216,3 +216,64 @@ def test_lookahead_model_declares_it_and_the_runtime_waits_for_it(tmp_path, caps
     assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "bad"), "--steps", "1", "--lookahead", "2",
                 *SMOKE_ARGS]) == 2
     assert "--lookahead must be 0 or 1 frames" in capsys.readouterr().err
+
+
+def test_fine_bins_model_starts_as_its_parent_and_the_runtime_computes_its_features(tmp_path, capsys):
+    torch = pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
+    import onnxruntime as ort
+
+    from mediacore.neural import bands, kernels
+    from mediacore.neural.backend import NeuralBackend
+    from mediacore.stages.denoise import Denoise
+    from mediacore.train.export import load_model
+    from mediacore.train.model import BandGRU, Features
+    from mediacore.train.smoke import streaming_onnx_gains
+
+    pool = make_example_pool(tmp_path / "pool")
+    parent = tmp_path / "parent"
+    assert cli(["train", "--pool", str(pool), "--out", str(parent), "--steps", "2", *SMOKE_ARGS]) == 0
+    band = load_model(str(parent / "model.pt"))
+    # the bin input path starts at zero: the same gains as the band-only parent, whatever the bins hold
+    fine = BandGRU(hidden=band.hidden, layers=band.layers, fine_bins=True).eval()
+    fine.load_band_model(torch.load(parent / "model.pt"))
+    rng = np.random.default_rng(2)
+    feats = rng.normal(-12, 3, (2, 30, fine.n_features)).astype(np.float32)
+    with torch.no_grad():
+        h0 = torch.zeros(band.layers, 2, band.hidden)
+        g_band = band(torch.from_numpy(feats[..., : bands.N_BANDS]), h0)[0]
+        g_fine = fine(torch.from_numpy(feats), h0)[0]
+    assert torch.equal(g_band, g_fine)
+
+    run = tmp_path / "fine"
+    assert cli(["train", "--pool", str(pool), "--out", str(run), "--steps", "2", "--fine-bins", "1",
+                "--init", str(parent / "model.pt"), *SMOKE_ARGS]) == 0
+    sess = ort.InferenceSession(str(run / "model.onnx"))
+    assert sess.get_inputs()[0].shape[2] == bands.N_BANDS + bands.N_MODEL_BINS == 201
+    model = load_model(str(run / "model.pt"))
+    assert model.n_fine == 161 and float(model.inp_fine.weight.detach().abs().max()) > 0  # it has started to learn
+    # the numba analysis computes the same 201 features as the torch twin the model trained on
+    x = (0.1 * rng.standard_normal((1, 16000))).astype(np.float64)
+    t = x.shape[1] // 160
+    lo, w = kernels.sparse_bands(bands.band_matrix())
+    spec = np.empty((1, t, 161), complex)
+    f_numba = np.empty((1, t, 201), np.float32)
+    b = NeuralBackend(16000, 25.0, None, model_path=str(run / "model.onnx"))
+    assert b.n_features == 201
+    kernels.analyse(x, 160, np.zeros((1, 320)), b.window, lo, w, bands.N_BANDS, bands.LOG_EPS, spec, f_numba)
+    with torch.no_grad():
+        f_torch = Features().double().inputs(Features().double().stft(torch.from_numpy(x)), True).float().numpy()
+    np.testing.assert_allclose(f_numba, f_torch, atol=1e-4)
+    # and the exported model streams like torch on them
+    g_onnx = streaming_onnx_gains(run / "model.onnx", f_numba, model.layers, model.hidden)
+    with torch.no_grad():
+        g_torch = model(torch.from_numpy(f_numba), torch.zeros(model.layers, 1, model.hidden))[0].numpy()
+    np.testing.assert_allclose(g_onnx, g_torch, atol=1e-5)
+    # the Denoise stage runs it at both rates, with the model's 10 ms latency, no sample lost
+    for sr in (48000, 16000):
+        st = Denoise(sample_rate=sr, backend="neural", model_path=str(run / "model.onnx"))
+        y = np.concatenate([st.process(np.resize(x[0], sr).astype(np.float32)), st.flush()[0]])
+        assert st.latency == sr // 100 and y.size == sr + st.latency
+    # a bin-input model cannot be fine-tuned as a band-only one
+    assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "bad"), "--steps", "1",
+                "--init", str(run / "model.pt"), *SMOKE_ARGS]) == 2
+    assert "is a --fine-bins 1 model" in capsys.readouterr().err

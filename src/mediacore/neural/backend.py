@@ -1,7 +1,8 @@
 """NeuralBackend: the learned noise suppressor run through onnxruntime inside the Denoise stage contract.
 
 Per 10 ms hop and stream: numba analysis (20 ms sqrt-Hann STFT, 40 ERB-like
-log band powers of 0-8 kHz), one onnxruntime call for all streams and all
+log band powers of 0-8 kHz, and the 161 log bin powers for a model trained
+with them), one onnxruntime call for all streams and all
 hops of the call (a GRU whose hidden state is an explicit input/output, so
 nothing is re-run over history), numba synthesis (band gains interpolated
 to bins, gain floor from ``max_attenuation_db``, optional zero-phase
@@ -91,8 +92,13 @@ class NeuralBackend:
         path = default_model_path() if model_path is None else Path(model_path)
         sha = MODEL_SHA256 if model_path is None else model_sha256
         self.session, self.model_sha256 = load_session(path, sha)
-        h_in = next(i for i in self.session.get_inputs() if i.name == "h_in")
-        self.layers, self.hidden = int(h_in.shape[0]), int(h_in.shape[2])
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        self.layers, self.hidden = int(inputs["h_in"].shape[0]), int(inputs["h_in"].shape[2])
+        # band powers, or band powers then bin powers (a model trained with --fine-bins 1)
+        self.n_features = int(inputs["features"].shape[2])
+        if self.n_features not in (bands.N_BANDS, bands.N_BANDS + bands.N_MODEL_BINS):
+            raise MediaCoreError(f"Denoise: neural model {path.name} takes {self.n_features} features per frame, "
+                                 f"expected {bands.N_BANDS} or {bands.N_BANDS + bands.N_MODEL_BINS}")
         self.hop = self.block_size = sample_rate // 100
         self.win_len = 2 * self.hop
         meta = self.session.get_modelmeta().custom_metadata_map
@@ -137,7 +143,7 @@ class NeuralBackend:
         if t == 0:
             return out
         spec = np.empty((c, t, self.n_bins), np.complex128)
-        feats = np.empty((c, t, bands.N_BANDS), np.float32)
+        feats = np.empty((c, t, self.n_features), np.float32)
         kernels.analyse(x, self.hop, self.inbuf, self.window, self.lo, self.w, bands.N_BANDS, bands.LOG_EPS,
                         spec, feats)
         gains, prob, self.h = self.session.run(None, {"features": feats, "h_in": self.h})

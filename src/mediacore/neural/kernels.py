@@ -37,7 +37,10 @@ def sparse_bands(band_matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @njit(cache=True, nogil=True)
 def analyse(x, hop, inbuf, window, lo, w, n_bands, log_eps, spec, feats):
-    """x (channels, T*hop) -> spec (channels, T, bins) complex, feats (channels, T, bands) float32 log powers."""
+    """x (channels, T*hop) -> spec (channels, T, bins) complex, feats (channels, T, features) float32 log powers.
+
+    Features: the ``n_bands`` band powers, then (when ``feats`` has room for them) the model bins' powers.
+    """
     n_ch, n = x.shape
     win_len = window.shape[0]
     n_model = lo.shape[0]
@@ -57,6 +60,9 @@ def analyse(x, hop, inbuf, window, lo, w, n_bands, log_eps, spec, feats):
                 energy[lo[k] + 1] += (1.0 - w[k]) * p
             for b in range(n_bands):
                 feats[c, t, b] = math.log(energy[b] + log_eps)
+            if feats.shape[2] > n_bands:
+                for k in range(n_model):
+                    feats[c, t, n_bands + k] = math.log(s[k].real * s[k].real + s[k].imag * s[k].imag + log_eps)
 
 
 @njit(cache=True, nogil=True)

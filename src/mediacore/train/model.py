@@ -15,35 +15,63 @@ WIN = 320
 
 
 class BandGRU(nn.Module):
-    """Log band energies -> dense -> GRU x layers -> (band gains, speech probability).
+    """Log band energies (and optionally log bin powers) -> dense -> GRU x layers -> (band gains, speech prob).
 
     Causal, one 10 ms frame per step.  Inputs and outputs of ``forward``:
-    ``features`` (N, T, bands) raw log band powers (normalised inside with
-    fixed statistics measured on the training mix), ``h`` (layers, N, hidden)
-    -> ``gains`` (N, T, bands) in [0, 1], ``speech_prob`` (N, T), ``h_out``.
+    ``features`` (N, T, bands [+ bins]) raw log band powers, followed with
+    ``fine_bins`` by the log powers of the 161 model bins (both normalised
+    inside with fixed statistics measured on the training mix), ``h``
+    (layers, N, hidden) -> ``gains`` (N, T, bands) in [0, 1], ``speech_prob``
+    (N, T), ``h_out``.
+
+    The bin powers carry what the bands average away: the harmonic fine
+    structure that tells voiced speech from noise inside a band at low SNR.
+    Their input layer starts at zero, so adding them to a trained band-only
+    model leaves its function unchanged until fine-tuning teaches it to use them.
     """
 
-    def __init__(self, n_bands: int = N_BANDS, hidden: int = 96, layers: int = 2) -> None:
+    def __init__(self, n_bands: int = N_BANDS, hidden: int = 96, layers: int = 2, fine_bins: bool = False) -> None:
         super().__init__()
         self.n_bands, self.hidden, self.layers = n_bands, hidden, layers
-        self.register_buffer("feat_mean", torch.zeros(n_bands))
-        self.register_buffer("feat_std", torch.ones(n_bands))
+        self.n_fine = N_MODEL_BINS if fine_bins else 0
+        self.register_buffer("feat_mean", torch.zeros(n_bands + self.n_fine))
+        self.register_buffer("feat_std", torch.ones(n_bands + self.n_fine))
         self.inp = nn.Linear(n_bands, hidden)
+        if self.n_fine:
+            self.inp_fine = nn.Linear(self.n_fine, hidden, bias=False)
+            nn.init.zeros_(self.inp_fine.weight)
         self.gru = nn.GRU(hidden, hidden, num_layers=layers, batch_first=True)
         self.out = nn.Linear(hidden + n_bands, n_bands)
         self.vad = nn.Linear(hidden, 1)
 
+    @property
+    def n_features(self) -> int:
+        return self.n_bands + self.n_fine
+
     def forward(self, features: torch.Tensor, h: torch.Tensor):
         z = (features - self.feat_mean) / self.feat_std
-        y, h_out = self.gru(torch.tanh(self.inp(z)), h)
-        gains = torch.sigmoid(self.out(torch.cat([y, z], dim=-1)))
+        zb = z[..., : self.n_bands]
+        pre = self.inp(zb)
+        if self.n_fine:
+            pre = pre + self.inp_fine(z[..., self.n_bands:])
+        y, h_out = self.gru(torch.tanh(pre), h)
+        gains = torch.sigmoid(self.out(torch.cat([y, zb], dim=-1)))
         prob = torch.sigmoid(self.vad(y))[..., 0]
         return gains, prob, h_out
+
+    def load_band_model(self, state: dict) -> None:
+        """Load a state dict; a band-only state into a ``fine_bins`` model keeps the new input path at zero."""
+        if self.n_fine and "inp_fine.weight" not in state:
+            state = dict(state)
+            for key in ("feat_mean", "feat_std"):  # the bin statistics are measured afresh by the caller
+                state[key] = torch.cat([state[key], getattr(self, key)[self.n_bands:]])
+            state["inp_fine.weight"] = self.inp_fine.weight.detach().clone()
+        self.load_state_dict(state)
 
     def macs_per_frame(self) -> int:
         h, b = self.hidden, self.n_bands
         gru = self.layers * 3 * (h * h + h * h)
-        return b * h + gru + (h + b) * b + h + 2 * b * N_MODEL_BINS  # + band pooling and interpolation
+        return (b + self.n_fine) * h + gru + (h + b) * b + h + 2 * b * N_MODEL_BINS  # + band pooling, interpolation
 
 
 class Features(nn.Module):
@@ -63,8 +91,13 @@ class Features(nn.Module):
     def band_power(self, power: torch.Tensor) -> torch.Tensor:
         return power @ self.bands.T
 
-    def log_bands(self, spec: torch.Tensor) -> torch.Tensor:
-        return torch.log(self.band_power(spec.real ** 2 + spec.imag ** 2) + LOG_EPS)
+    def inputs(self, spec: torch.Tensor, fine_bins: bool) -> torch.Tensor:
+        """The model's input features: log band powers, then (``fine_bins``) log bin powers."""
+        power = spec.real ** 2 + spec.imag ** 2
+        logb = torch.log(self.band_power(power) + LOG_EPS)
+        if not fine_bins:
+            return logb
+        return torch.cat([logb, torch.log(power[..., :N_MODEL_BINS] + LOG_EPS)], dim=-1)
 
     def to_bins(self, gains: torch.Tensor) -> torch.Tensor:
         return gains @ self.bands
@@ -78,7 +111,7 @@ def export_onnx(model: BandGRU, path: str, lookahead: int = 0) -> None:
     """
     model = model.eval()
     n, t = 2, 3
-    args = (torch.zeros(n, t, model.n_bands), torch.zeros(model.layers, n, model.hidden))
+    args = (torch.zeros(n, t, model.n_features), torch.zeros(model.layers, n, model.hidden))
     torch.onnx.export(model, args, path, dynamo=False, opset_version=17,
                       input_names=["features", "h_in"], output_names=["gains", "speech_prob", "h_out"],
                       dynamic_axes={"features": {0: "streams", 1: "frames"}, "h_in": {1: "streams"},

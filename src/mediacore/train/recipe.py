@@ -26,7 +26,7 @@ DEFAULTS = dict(seed=1, hidden=96, layers=2, batch=32, seconds=2.0, lr=2e-3, lr_
                 snr_lo=-5.0, snr_hi=25.0, eq_db=6.0, above_bw_weight=0.2, spec_weight=4.0, vad_weight=0.05,
                 vad_threshold_db=-45.0, threads=1, max_minutes_per_speaker=20.0, stat_batches=8,
                 asym_weight=0.0, p_reverb=0.0, exclude_noise="", exclude_speech="", gate_db=0.0,
-                teacher_frac=0.5, teacher_weight=1.0, teacher_max_snr=30.0, lookahead=0)
+                teacher_frac=0.5, teacher_weight=1.0, teacher_max_snr=30.0, lookahead=0, fine_bins=0)
 
 
 def _eq_curves(rng: torch.Generator, batch: int, n_bins: int, eq_db: float) -> torch.Tensor:
@@ -104,8 +104,7 @@ def _loss(model, feats, speech, noise, bw, h0, cfg, gen, teacher=None, alpha=Non
         s_spec = s_spec * for_rows(_eq_curves(gen, speech.shape[0], N_MODEL_BINS, cfg["eq_db"]))
         n_spec = n_spec * for_rows(_eq_curves(gen, speech.shape[0], N_MODEL_BINS, cfg["eq_db"]))
     x_spec = s_spec + n_spec
-    logx = feats.log_bands(x_spec)
-    gains, prob, _ = model(logx, h0)
+    gains, prob, _ = model(feats.inputs(x_spec, model.n_fine > 0), h0)
     la = cfg["lookahead"]
     if la:  # the output at frame t is for frame t - la: the model has heard la frames past it
         gains, prob = gains[:, la:], prob[:, la:]
@@ -156,7 +155,8 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
                     "the clean target)")
     ap.add_argument("--checkpoint-s", type=float, default=120.0)
     # --lookahead L (a DEFAULTS entry): the gains for frame t come out once frame t + L is heard (+10 ms
-    # latency per frame); the exported ONNX carries it and the runtime delays its spectra to match
+    # latency per frame); the exported ONNX carries it and the runtime delays its spectra to match.
+    # --fine-bins 1 (a DEFAULTS entry): the model also sees the log powers of the 161 bins
     for k, v in DEFAULTS.items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=v)
     args = ap.parse_args(argv)
@@ -190,7 +190,9 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     # at least one on-the-fly example per batch (the clean and noise-only anchors live there)
     n_teacher = min(cfg["batch"] - 1, int(round(cfg["batch"] * cfg["teacher_frac"]))) if teacher else 0
     n = int(cfg["seconds"] * SR) // HOP * HOP
-    model = BandGRU(N_BANDS, cfg["hidden"], cfg["layers"])
+    if cfg["fine_bins"] not in (0, 1):
+        ap.error(f"--fine-bins must be 0 or 1, got {cfg['fine_bins']}")
+    model = BandGRU(N_BANDS, cfg["hidden"], cfg["layers"], fine_bins=bool(cfg["fine_bins"]))
     feats = Features()
     init, init_conf = None, None
     if args.init:
@@ -201,17 +203,20 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
         init = torch.load(args.init, map_location="cpu")
         if init["inp.weight"].shape[0] != cfg["hidden"]:
             ap.error(f"--init {args.init} has hidden {init['inp.weight'].shape[0]}, --hidden is {cfg['hidden']}")
-        model.load_state_dict(init)
-    # fixed input normalisation: statistics of the log band powers of training mixes
+        if "inp_fine.weight" in init and not cfg["fine_bins"]:
+            ap.error(f"--init {args.init} is a --fine-bins 1 model; give --fine-bins 1")
+        model.load_band_model(init)
+    # fixed input normalisation: statistics of the log powers of training mixes
     with torch.no_grad():
         acc = []
         for _ in range(cfg["stat_batches"]):
             sp, no, _ = mixer.batch(cfg["batch"], n)
-            acc.append(feats.log_bands(feats.stft(torch.from_numpy(sp + no))).reshape(-1, N_BANDS))
+            acc.append(feats.inputs(feats.stft(torch.from_numpy(sp + no)), model.n_fine > 0).reshape(-1, model.n_features))
         allf = torch.cat(acc)
-        if init is None:  # (a fine-tuned model keeps the statistics it was trained with)
-            model.feat_mean.copy_(allf.mean(0))
-            model.feat_std.copy_(allf.std(0).clamp_min(0.5))
+        # a fine-tuned model keeps the statistics it was trained with; new bin inputs get theirs measured
+        new = 0 if init is None else (N_BANDS if "inp_fine.weight" not in init else model.n_features)
+        model.feat_mean[new:] = allf.mean(0)[new:]
+        model.feat_std[new:] = allf.std(0).clamp_min(0.5)[new:]
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     step, total = 0, args.steps
     ckpt = out / "checkpoint.pt"
