@@ -277,3 +277,36 @@ def test_fine_bins_model_starts_as_its_parent_and_the_runtime_computes_its_featu
     assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "bad"), "--steps", "1",
                 "--init", str(run / "model.pt"), *SMOKE_ARGS]) == 2
     assert "is a --fine-bins 1 model" in capsys.readouterr().err
+
+
+def test_a_widened_model_starts_as_its_parent_and_trains(tmp_path, capsys):
+    torch = pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
+    import onnxruntime as ort
+
+    from mediacore.train.export import load_model
+    from mediacore.train.model import BandGRU, widen_state
+
+    pool = make_example_pool(tmp_path / "pool")
+    parent = tmp_path / "parent"
+    assert cli(["train", "--pool", str(pool), "--out", str(parent), "--steps", "2", *SMOKE_ARGS]) == 0
+    band = load_model(str(parent / "model.pt"))
+    assert band.hidden == 32
+    wide = BandGRU(hidden=48, layers=band.layers).eval()
+    wide.load_state_dict(widen_state(torch.load(parent / "model.pt"), 48, torch.Generator().manual_seed(0)))
+    feats = torch.from_numpy(np.random.default_rng(3).normal(-12, 3, (2, 40, 40)).astype(np.float32))
+    with torch.no_grad():
+        g0, p0, _ = band(feats, torch.zeros(band.layers, 2, 32))
+        g1, p1, h1 = wide(feats, torch.zeros(band.layers, 2, 48))
+    np.testing.assert_allclose(g1.numpy(), g0.numpy(), atol=1e-6)  # the same gains and speech probability
+    np.testing.assert_allclose(p1.numpy(), p0.numpy(), atol=1e-6)
+    assert float(h1[:, :, 32:].abs().mean()) > 0.01  # while the 16 new units are already active
+    # through the CLI: --hidden 48 --init of a 32-unit run widens it, then trains
+    run = tmp_path / "wide"
+    args = [a for a in SMOKE_ARGS if a not in ("--hidden", "32")]
+    assert cli(["train", "--pool", str(pool), "--out", str(run), "--steps", "2", "--hidden", "48",
+                "--init", str(parent / "model.pt"), *args]) == 0
+    h_in = {i.name: i.shape for i in ort.InferenceSession(str(run / "model.onnx")).get_inputs()}["h_in"]
+    assert h_in[2] == 48
+    assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "narrow"), "--steps", "1", "--hidden", "16",
+                "--init", str(parent / "model.pt"), *args]) == 2
+    assert "can be widened, not narrowed" in capsys.readouterr().err

@@ -125,8 +125,46 @@ def export_onnx(model: BandGRU, path: str, lookahead: int = 0) -> None:
         onnx.save(proto, path)
 
 
+def widen_state(state: dict, hidden: int, generator: torch.Generator) -> dict:
+    """A trained state dict widened to ``hidden`` GRU units, computing exactly the same function.
+
+    The new units get freshly initialised inputs and recurrences, but nothing they compute reaches the
+    old units, the gains or the speech probability yet (those weights are zero): training starts where
+    the parent stopped and lets the new units grow in from there.
+    """
+    old = state["inp.weight"].shape[0]
+    if hidden < old:
+        raise ValueError(f"cannot narrow a model from {old} to {hidden} units")
+    if hidden == old:
+        return state
+    new = dict(state)
+    bound = hidden ** -0.5
+    rand = lambda *shape: (torch.rand(*shape, generator=generator) * 2 - 1) * bound  # noqa: E731
+    for key in ("inp.weight", "inp_fine.weight"):
+        if key in state:
+            new[key] = torch.cat([state[key], rand(hidden - old, state[key].shape[1])])
+    new["inp.bias"] = torch.cat([state["inp.bias"], torch.zeros(hidden - old)])
+    layers = sum(1 for k in state if k.startswith("gru.weight_ih_l"))
+    for layer in range(layers):
+        for kind in ("ih", "hh"):
+            w = state[f"gru.weight_{kind}_l{layer}"]  # (3 * old, old): gates r, z, n stacked
+            grown = []
+            for g in range(3):
+                top = torch.zeros(old, hidden)
+                top[:, :old] = w[g * old: (g + 1) * old]  # old units: old inputs only
+                grown += [top, rand(hidden - old, hidden)]
+            new[f"gru.weight_{kind}_l{layer}"] = torch.cat(grown)
+            b = state[f"gru.bias_{kind}_l{layer}"]
+            new[f"gru.bias_{kind}_l{layer}"] = torch.cat(
+                [torch.cat([b[g * old: (g + 1) * old], torch.zeros(hidden - old)]) for g in range(3)])
+    w = state["out.weight"]  # (bands, old + bands): [GRU output | normalised band inputs]
+    new["out.weight"] = torch.cat([w[:, :old], torch.zeros(w.shape[0], hidden - old), w[:, old:]], dim=1)
+    new["vad.weight"] = torch.cat([state["vad.weight"], torch.zeros(1, hidden - old)], dim=1)
+    return new
+
+
 def count_params(model: nn.Module) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
 
-__all__ = ["BandGRU", "Features", "export_onnx", "count_params", "SR", "HOP", "WIN", "LOOKAHEAD_KEY"]
+__all__ = ["BandGRU", "Features", "export_onnx", "widen_state", "count_params", "SR", "HOP", "WIN", "LOOKAHEAD_KEY"]

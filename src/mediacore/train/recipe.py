@@ -20,7 +20,7 @@ import torch
 
 from ..neural.bands import N_BANDS, N_MODEL_BINS
 from .data import Mixer, Pool
-from .model import HOP, SR, BandGRU, Features, count_params, export_onnx
+from .model import HOP, SR, BandGRU, Features, count_params, export_onnx, widen_state
 
 DEFAULTS = dict(seed=1, hidden=96, layers=2, batch=32, seconds=2.0, lr=2e-3, lr_final=1e-4, weight_decay=1e-5,
                 snr_lo=-5.0, snr_hi=25.0, eq_db=6.0, above_bw_weight=0.2, spec_weight=4.0, vad_weight=0.05,
@@ -148,7 +148,8 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     ap.add_argument("--cache", default=None, help="npz cache of the decoded 16 kHz pool")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init", default=None, help="start from these weights (model.pt of an earlier run): "
-                    "fine-tuning; the input statistics are kept")
+                    "fine-tuning; the input statistics are kept; a larger --hidden widens it "
+                    "(the same function at the start, new units grow in)")
     ap.add_argument("--teacher", default=None, help="precomputed teacher set (python -m mediacore.train.teacher): "
                     "--teacher-frac of each batch comes from it, its target moved toward the teacher's output "
                     "by --teacher-weight (not for examples above --teacher-max-snr dB, so clean speech keeps "
@@ -201,8 +202,10 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
         if init_conf:
             init_conf.pop("loss_history", None)
         init = torch.load(args.init, map_location="cpu")
-        if init["inp.weight"].shape[0] != cfg["hidden"]:
-            ap.error(f"--init {args.init} has hidden {init['inp.weight'].shape[0]}, --hidden is {cfg['hidden']}")
+        if init["inp.weight"].shape[0] > cfg["hidden"]:
+            ap.error(f"--init {args.init} has hidden {init['inp.weight'].shape[0]}, --hidden is {cfg['hidden']} "
+                     "(a model can be widened, not narrowed)")
+        init = widen_state(init, cfg["hidden"], torch.Generator().manual_seed(cfg["seed"] + 3000))
         if "inp_fine.weight" in init and not cfg["fine_bins"]:
             ap.error(f"--init {args.init} is a --fine-bins 1 model; give --fine-bins 1")
         model.load_band_model(init)
