@@ -12,7 +12,7 @@ Other participants (or a recorder / egress) subscribe to those.
     python examples/livekit_denoise_participant.py
 
 Each frame takes about 0.1 ms at 48 kHz mono on one core, so one process
-serves many participants; the output lags its input by 11 ms (the default
+serves many participants; the output lags its input by 21 ms (the default
 chain's latency, emitted as leading silence).
 """
 

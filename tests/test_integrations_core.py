@@ -61,7 +61,7 @@ def test_whole_frames_add_only_the_pipeline_latency_and_denoise():
                         for i in range(0, len(noisy), 960)])
     assert len(y) == len(noisy)
     assert sp.stats["padded_samples"] == 0
-    assert sp.delay_samples == sp.pipeline.latency == 528
+    assert sp.delay_samples == sp.pipeline.latency == 1008  # 20 ms denoiser + 1 ms limiter look-ahead
     g = denoise_gains(y, sample_rate=48000)
     assert g["lag"] == sp.delay_samples
     assert g["si_sdr_gain_db"] > 3.0 and g["pause_gain_db"] > 10.0

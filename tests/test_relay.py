@@ -64,7 +64,7 @@ def test_clean_loopback_denoised_exact_and_fast(runs):
     assert "PT 109" in r.relay_stderr
     # added latency = what the relay holds the packets + the delay it adds to the audio
     algo = lag_of(r.direct, r.output, 4800)
-    assert algo == pytest.approx(528 + 312, abs=8)  # pipeline latency + Opus encoder lookahead
+    assert algo == pytest.approx(1008 + 312, abs=8)  # pipeline latency + Opus encoder lookahead
     transit = np.median(transit_ms(r))
     added_ms = transit + 1000 * algo / RATE
     assert added_ms < 60.0, (transit, algo)

@@ -183,7 +183,7 @@ def test_neural_vad_in_noise_beats_webrtc_and_reuses_the_denoiser_model(rate):
 
     acc = {b: accuracy(mc.VAD(sample_rate=rate, backend=b, hangover_ms=0).process_frame(mc.AudioFrame(noisy, rate)))
            for b in ("neural", "webrtc")}
-    assert acc["neural"] > 0.93 and acc["neural"] > acc["webrtc"] + 0.04, acc  # measured 0.965 vs 0.86-0.91
+    assert acc["neural"] > 0.93 and acc["neural"] > acc["webrtc"] + 0.04, acc  # measured 0.96 vs 0.86-0.91
     # after Denoise(neural) the VAD takes the probability the denoiser already computed
     pipe = mc.Pipeline([mc.Denoise(sample_rate=rate, backend="neural"),
                         mc.VAD(sample_rate=rate, backend="neural", hangover_ms=0)])

@@ -8,7 +8,8 @@ nothing is re-run over history), numba synthesis (band gains interpolated
 to bins, gain floor from ``max_attenuation_db``, optional zero-phase
 high-pass, overlap-add).  Latency 10 ms (window - hop) plus 10 ms per frame
 of look-ahead the model was trained with (ONNX metadata ``lookahead_frames``:
-its gains for a frame come out one hop later, so the spectra wait for them).
+its gains for a frame come out one hop later, so the spectra wait for them;
+the shipped model has one frame: 20 ms).
 48 kHz and 16 kHz
 (bins are 50 Hz wide at both rates; the model sees 0-8 kHz and above 8 kHz a
 48 kHz stream gets the mean gain of the 6-8 kHz bands).
@@ -32,7 +33,7 @@ from . import bands, kernels
 RATES = (16000, 48000)
 MODEL_FILE = "denoise_neural.onnx"
 #: sha256 of the shipped model file (checked at load)
-MODEL_SHA256 = "eb5d03778deb2c7098c4dac368352057f4ec96f4dbe29e03e27fdd2ebab696b6"
+MODEL_SHA256 = "9da81e313ba88f291437586f011ffef956e9205c93ae5357b1eb73d1b7f9dc94"
 #: GRU layers and width of the shipped model (the ONNX h_in shape is checked against them)
 BYPASS_RAMP_FRAMES = 10
 #: ONNX metadata key of the model's look-ahead in frames (written by mediacore.train.model.export_onnx)

@@ -124,7 +124,8 @@ class Denoise(Stage):
     backend : str, default "dsp"
         ``dsp``: OM-LSA gains with a speech-presence noise tracker, in numba;
         latency 10 ms.  ``neural``: our streaming GRU band-gain model
-        (onnxruntime, 48 or 16 kHz, latency 10 ms; see models/README.md).
+        (onnxruntime, 48 or 16 kHz, latency 20 ms: 10 ms plus one frame of
+        look-ahead; see models/README.md).
         Peers (``rnnoise``, ``dfn3``, ``webrtc``, ``speex``, ``noisereduce``)
         need the ``peers`` extra.  Others register themselves (see
         ``register_backend``).

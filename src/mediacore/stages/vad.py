@@ -29,7 +29,8 @@ class VAD(Stage):
         reads the probability that stage already computed
         (``meta["neural_speech_prob"]``: no second inference; that probability
         is from the denoiser's input, 10 ms ahead of the audio the VAD sees);
-        anywhere else it runs the model on its own input.
+        anywhere else it runs the model on its own input (then the probability
+        lags that input by the model's look-ahead: 10 ms for the shipped model).
     mode : int, default 2
         ``webrtc`` aggressiveness, 0 (keeps most) to 3 (drops most).
     threshold_db : float, default 9
