@@ -218,6 +218,14 @@ def test_lookahead_model_declares_it_and_the_runtime_waits_for_it(tmp_path, caps
     assert "--lookahead must be 0 or 1 frames" in capsys.readouterr().err
 
 
+def _smoke_parent(tmp_path):
+    """(pool, run folder) of a 2-step band-only smoke run, the parent of the fine-tuning tests below."""
+    pool = make_example_pool(tmp_path / "pool")
+    parent = tmp_path / "parent"
+    assert cli(["train", "--pool", str(pool), "--out", str(parent), "--steps", "2", *SMOKE_ARGS]) == 0
+    return pool, parent
+
+
 def test_fine_bins_model_starts_as_its_parent_and_the_runtime_computes_its_features(tmp_path, capsys):
     torch = pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
     import onnxruntime as ort
@@ -229,9 +237,7 @@ def test_fine_bins_model_starts_as_its_parent_and_the_runtime_computes_its_featu
     from mediacore.train.model import BandGRU, Features
     from mediacore.train.smoke import streaming_onnx_gains
 
-    pool = make_example_pool(tmp_path / "pool")
-    parent = tmp_path / "parent"
-    assert cli(["train", "--pool", str(pool), "--out", str(parent), "--steps", "2", *SMOKE_ARGS]) == 0
+    pool, parent = _smoke_parent(tmp_path)
     band = load_model(str(parent / "model.pt"))
     # the bin input path starts at zero: the same gains as the band-only parent, whatever the bins hold
     fine = BandGRU(hidden=band.hidden, layers=band.layers, fine_bins=True).eval()
@@ -286,9 +292,7 @@ def test_a_widened_model_starts_as_its_parent_and_trains(tmp_path, capsys):
     from mediacore.train.export import load_model
     from mediacore.train.model import BandGRU, widen_state
 
-    pool = make_example_pool(tmp_path / "pool")
-    parent = tmp_path / "parent"
-    assert cli(["train", "--pool", str(pool), "--out", str(parent), "--steps", "2", *SMOKE_ARGS]) == 0
+    pool, parent = _smoke_parent(tmp_path)
     band = load_model(str(parent / "model.pt"))
     assert band.hidden == 32
     wide = BandGRU(hidden=48, layers=band.layers).eval()
