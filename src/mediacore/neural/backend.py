@@ -34,7 +34,7 @@ RATES = (16000, 48000)
 MODEL_FILE = "denoise_neural.onnx"
 #: sha256 of the shipped model file (checked at load)
 MODEL_SHA256 = "9da81e313ba88f291437586f011ffef956e9205c93ae5357b1eb73d1b7f9dc94"
-#: GRU layers and width of the shipped model (the ONNX h_in shape is checked against them)
+#: frames (10 ms each) over which `bypass` fades the suppression out or in
 BYPASS_RAMP_FRAMES = 10
 #: ONNX metadata key of the model's look-ahead in frames (written by mediacore.train.model.export_onnx)
 LOOKAHEAD_KEY = "lookahead_frames"
