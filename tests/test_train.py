@@ -314,3 +314,70 @@ def test_a_widened_model_starts_as_its_parent_and_trains(tmp_path, capsys):
     assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "narrow"), "--steps", "1", "--hidden", "16",
                 "--init", str(parent / "model.pt"), *args]) == 2
     assert "can be widened, not narrowed" in capsys.readouterr().err
+
+
+def test_bin_gain_model_starts_as_its_parent_and_the_runtime_applies_its_bin_gains(tmp_path, capsys):
+    torch = pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
+    import onnxruntime as ort
+
+    from mediacore.neural import bands
+    from mediacore.stages.denoise import Denoise
+    from mediacore.train.export import load_model
+    from mediacore.train.model import BandGRU, export_onnx
+    from mediacore.train.smoke import streaming_onnx_gains
+
+    pool, parent = _smoke_parent(tmp_path)
+    fine_run = tmp_path / "fine"
+    assert cli(["train", "--pool", str(pool), "--out", str(fine_run), "--steps", "1", "--fine-bins", "1",
+                "--init", str(parent / "model.pt"), *SMOKE_ARGS]) == 0
+    fine = load_model(str(fine_run / "model.pt"))
+    # the correction starts at zero: bin gains = the parent's interpolated band gains, band gains unchanged
+    binned = BandGRU(hidden=fine.hidden, layers=fine.layers, fine_bins=True, bin_gains=True).eval()
+    binned.load_band_model(torch.load(fine_run / "model.pt"))
+    feats = torch.from_numpy(np.random.default_rng(5).normal(-12, 3, (2, 30, 201)).astype(np.float32))
+    with torch.no_grad():
+        h0 = torch.zeros(fine.layers, 2, fine.hidden)
+        g_parent = fine(feats, h0)[0]
+        g_band, _, _, g_bins = binned(feats, h0)
+    assert torch.equal(g_band, g_parent) and g_bins.shape == (2, 30, 161)
+    np.testing.assert_allclose(g_bins.numpy(), (g_parent @ binned.band_to_bin).numpy(), atol=1e-5)
+
+    run = tmp_path / "bins"
+    assert cli(["train", "--pool", str(pool), "--out", str(run), "--steps", "2", "--fine-bins", "1",
+                "--bin-gains", "1", "--init", str(fine_run / "model.pt"), *SMOKE_ARGS]) == 0
+    assert [o.name for o in ort.InferenceSession(str(run / "model.onnx")).get_outputs()][3] == "bin_gains"
+    model = load_model(str(run / "model.pt"))
+    assert float(model.out_bins.weight.detach().abs().max()) > 0  # the correction has started to learn
+    with torch.no_grad():
+        g_torch = model(feats[:1], torch.zeros(model.layers, 1, model.hidden))[3].numpy()
+    g_onnx = streaming_onnx_gains(run / "model.onnx", feats[:1].numpy(), model.layers, model.hidden, "bin_gains")
+    np.testing.assert_allclose(g_onnx, g_torch, atol=1e-5)
+
+    # the runtime applies the bin gains: a correction of -30 on bins 18-22 takes a 1 kHz tone down by
+    # more than 40 dB, while a 3 kHz tone (bin 60) keeps its level to 0.1 dB
+    with torch.no_grad():
+        model.out_bins.weight.zero_()
+        model.out_bins.bias.zero_()
+    export_onnx(model, str(tmp_path / "plain.onnx"), lookahead=0)
+    with torch.no_grad():
+        model.out_bins.bias[18:23] = -30.0
+    export_onnx(model, str(tmp_path / "notch.onnx"), lookahead=0)
+    for sr in (48000, 16000):
+        t = np.arange(sr) / sr
+        x = (0.1 * np.sin(2 * np.pi * 1000 * t) + 0.1 * np.sin(2 * np.pi * 3000 * t)).astype(np.float32)
+        level = {}
+        for name in ("plain", "notch"):
+            st = Denoise(sample_rate=sr, backend="neural", model_path=str(tmp_path / f"{name}.onnx"),
+                         max_attenuation_db=60.0)
+            y = np.concatenate([st.process(x), st.flush()[0]])[st.latency: st.latency + x.size][sr // 2:]
+            tt = t[sr // 2:]
+            level[name] = [20 * np.log10(np.abs(np.mean(y * np.exp(-2j * np.pi * f * tt)))) for f in (1000, 3000)]
+        assert level["notch"][0] - level["plain"][0] < -40.0
+        assert level["notch"][1] - level["plain"][1] == pytest.approx(0.0, abs=0.1)
+    # --bin-gains needs the bin inputs, and a bin-gain model is fine-tuned as one
+    assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "bad"), "--steps", "1", "--bin-gains", "1",
+                *SMOKE_ARGS]) == 2
+    assert "needs --fine-bins 1" in capsys.readouterr().err
+    assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "bad2"), "--steps", "1", "--fine-bins", "1",
+                "--init", str(run / "model.pt"), *SMOKE_ARGS]) == 2
+    assert "is a --bin-gains 1 model" in capsys.readouterr().err
