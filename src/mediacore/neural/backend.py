@@ -97,8 +97,6 @@ class NeuralBackend:
         self.layers, self.hidden = int(inputs["h_in"].shape[0]), int(inputs["h_in"].shape[2])
         # band powers, or band powers then bin powers (a model trained with --fine-bins 1)
         self.n_features = int(inputs["features"].shape[2])
-        # a model trained with --bin-gains 1 also gives gains per bin (0-8 kHz)
-        self.bin_gains = "bin_gains" in {o.name for o in self.session.get_outputs()}
         if self.n_features not in (bands.N_BANDS, bands.N_BANDS + bands.N_MODEL_BINS):
             raise MediaCoreError(f"Denoise: neural model {path.name} takes {self.n_features} features per frame, "
                                  f"expected {bands.N_BANDS} or {bands.N_BANDS + bands.N_MODEL_BINS}")
@@ -149,18 +147,13 @@ class NeuralBackend:
         feats = np.empty((c, t, self.n_features), np.float32)
         kernels.analyse(x, self.hop, self.inbuf, self.window, self.lo, self.w, bands.N_BANDS, bands.LOG_EPS,
                         spec, feats)
-        gains, prob, self.h, *fine = self.session.run(None, {"features": feats, "h_in": self.h})
+        gains, prob, self.h = self.session.run(None, {"features": feats, "h_in": self.h})
         if self.lookahead:  # gains[t] belong to the spectrum `lookahead` frames before spec[t]
             queue = np.concatenate([self.spec_wait, spec], axis=1)
             spec, self.spec_wait = np.ascontiguousarray(queue[:, :t]), queue[:, t:].copy()
-        if fine:
-            bin_gains = fine[0]
-        else:
-            bin_gains = np.empty((c, t, bands.N_MODEL_BINS), np.float32)
-            kernels.interpolate(gains, self.lo, self.w, bin_gains)
         if self.gain_exponent != 1.0:
-            gains, bin_gains = gains ** np.float32(self.gain_exponent), bin_gains ** np.float32(self.gain_exponent)
-        kernels.synthesise(spec, gains, bin_gains, self.hop, self.ola, self.window, bands.HIGH_FROM_BANDS,
+            gains = gains ** np.float32(self.gain_exponent)
+        kernels.synthesise(spec, gains, self.hop, self.ola, self.window, self.lo, self.w, bands.HIGH_FROM_BANDS,
                            self.floor, self.shaping, self.mix, self._mix_target, 1.0 / BYPASS_RAMP_FRAMES, out)
         speech_prob[...] = prob
         return out

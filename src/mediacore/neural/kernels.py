@@ -1,4 +1,4 @@
-"""Numba kernels of the neural backend: analysis (STFT + log powers), band-to-bin gains, synthesis (gains + OLA).
+"""Numba kernels of the neural backend: analysis (STFT + log band powers) and synthesis (gains + OLA).
 
 Same framework as :mod:`mediacore.dsp.spectral`: sqrt-Hann window of 20 ms,
 10 ms hop, latency = window - hop.  Every stream (channel) has its own
@@ -66,30 +66,18 @@ def analyse(x, hop, inbuf, window, lo, w, n_bands, log_eps, spec, feats):
 
 
 @njit(cache=True, nogil=True)
-def interpolate(gains, lo, w, bin_gains):
-    """Band gains (channels, T, bands) -> bin gains (channels, T, model bins), with the band weights."""
-    n_ch, n_frames, _ = gains.shape
-    for c in range(n_ch):
-        for t in range(n_frames):
-            for k in range(lo.shape[0]):
-                bin_gains[c, t, k] = w[k] * gains[c, t, lo[k]] + (1.0 - w[k]) * gains[c, t, lo[k] + 1]
+def synthesise(spec, gains, hop, ola, window, lo, w, high_from, floor, shaping, mix, mix_target, mix_step, out):
+    """Apply band gains (channels, T, bands) to ``spec``, inverse FFT, overlap-add into ``out`` (channels, T*hop).
 
-
-@njit(cache=True, nogil=True)
-def synthesise(spec, gains, bin_gains, hop, ola, window, high_from, floor, shaping, mix, mix_target, mix_step,
-               out):
-    """Apply gains to ``spec``, inverse FFT, overlap-add into ``out`` (channels, T*hop).
-
-    ``bin_gains`` (channels, T, model bins) apply below 8 kHz; above, the mean of
-    the last ``high_from`` band ``gains`` (channels, T, bands); never below
-    ``floor``; times ``shaping``.  ``mix`` (channels) ramps toward ``mix_target``
-    by ``mix_step`` per frame: the applied gain is ``1 - mix * (1 - g)`` (a
-    click-free bypass at 0).
+    Bin gains: interpolated band gains below 8 kHz; above, the mean of the last
+    ``high_from`` band gains; never below ``floor``; times ``shaping``.
+    ``mix`` (channels) ramps toward ``mix_target`` by ``mix_step`` per frame:
+    the applied gain is ``1 - mix * (1 - g)`` (a click-free bypass at 0).
     """
     n_ch, n_frames, n_bins = spec.shape
     n_bands = gains.shape[2]
     win_len = window.shape[0]
-    n_model = bin_gains.shape[2]
+    n_model = lo.shape[0]
     s = np.empty(n_bins, np.complex128)
     for c in range(n_ch):
         for t in range(n_frames):
@@ -100,7 +88,8 @@ def synthesise(spec, gains, bin_gains, hop, ola, window, high_from, floor, shapi
                 m = max(m - mix_step, mix_target)
             mix[c] = m
             for k in range(n_model):
-                g = 1.0 - m * (1.0 - max(bin_gains[c, t, k], floor))
+                g = w[k] * gains[c, t, lo[k]] + (1.0 - w[k]) * gains[c, t, lo[k] + 1]
+                g = 1.0 - m * (1.0 - max(g, floor))
                 s[k] = spec[c, t, k] * (g * shaping[k] * win_len)
             if n_bins > n_model:
                 gh = 0.0

@@ -22,7 +22,7 @@ def load_model(state_path: str) -> BandGRU:
     sd = torch.load(state_path, map_location="cpu")
     hidden = sd["inp.weight"].shape[0]
     layers = sum(1 for k in sd if k.startswith("gru.weight_ih_l"))
-    model = BandGRU(hidden=hidden, layers=layers, fine_bins="inp_fine.weight" in sd, bin_gains="out_bins.weight" in sd)
+    model = BandGRU(hidden=hidden, layers=layers, fine_bins="inp_fine.weight" in sd)
     model.load_state_dict(sd)
     return model.eval()
 

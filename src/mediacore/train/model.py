@@ -15,8 +15,7 @@ WIN = 320
 
 
 class BandGRU(nn.Module):
-    """Log band energies (and optionally log bin powers) -> dense -> GRU x layers -> (band gains, speech prob)
-    and optionally per-bin gains.
+    """Log band energies (and optionally log bin powers) -> dense -> GRU x layers -> (band gains, speech prob).
 
     Causal, one 10 ms frame per step.  Inputs and outputs of ``forward``:
     ``features`` (N, T, bands [+ bins]) raw log band powers, followed with
@@ -29,18 +28,9 @@ class BandGRU(nn.Module):
     structure that tells voiced speech from noise inside a band at low SNR.
     Their input layer starts at zero, so adding them to a trained band-only
     model leaves its function unchanged until fine-tuning teaches it to use them.
-
-    With ``bin_gains`` (needs ``fine_bins``) a fourth output, ``bin_gains``
-    (N, T, 161), refines the interpolated band gains bin by bin: logit(bin gain) =
-    logit(interpolated band gain) + a correction computed from the GRU output and
-    the frame's normalised bin powers.  At 50 Hz per bin this can follow the
-    harmonics of voiced speech and take noise out between them, which 40 band
-    gains cannot.  The correction starts at zero (bin gains = interpolated band
-    gains), so a trained model again fine-tunes from exactly where it was.
     """
 
-    def __init__(self, n_bands: int = N_BANDS, hidden: int = 96, layers: int = 2, fine_bins: bool = False,
-                 bin_gains: bool = False) -> None:
+    def __init__(self, n_bands: int = N_BANDS, hidden: int = 96, layers: int = 2, fine_bins: bool = False) -> None:
         super().__init__()
         self.n_bands, self.hidden, self.layers = n_bands, hidden, layers
         self.n_fine = N_MODEL_BINS if fine_bins else 0
@@ -53,14 +43,6 @@ class BandGRU(nn.Module):
         self.gru = nn.GRU(hidden, hidden, num_layers=layers, batch_first=True)
         self.out = nn.Linear(hidden + n_bands, n_bands)
         self.vad = nn.Linear(hidden, 1)
-        if bin_gains and not fine_bins:
-            raise ValueError("bin gains need the bin inputs (fine_bins)")
-        self.n_bin_out = N_MODEL_BINS if bin_gains else 0
-        if self.n_bin_out:
-            self.register_buffer("band_to_bin", torch.from_numpy(band_matrix(n_bands, N_MODEL_BINS)).float())
-            self.out_bins = nn.Linear(hidden + self.n_fine, self.n_bin_out)
-            nn.init.zeros_(self.out_bins.weight)
-            nn.init.zeros_(self.out_bins.bias)
 
     @property
     def n_features(self) -> int:
@@ -75,12 +57,7 @@ class BandGRU(nn.Module):
         y, h_out = self.gru(torch.tanh(pre), h)
         gains = torch.sigmoid(self.out(torch.cat([y, zb], dim=-1)))
         prob = torch.sigmoid(self.vad(y))[..., 0]
-        if not self.n_bin_out:
-            return gains, prob, h_out
-        g = (gains @ self.band_to_bin).clamp(1e-6, 1 - 1e-6)
-        correction = self.out_bins(torch.cat([y, z[..., self.n_bands:]], dim=-1))
-        bin_gains = torch.sigmoid(torch.log(g) - torch.log1p(-g) + correction)
-        return gains, prob, h_out, bin_gains
+        return gains, prob, h_out
 
     def load_band_model(self, state: dict) -> None:
         """Load a state dict; a band-only state into a ``fine_bins`` model keeps the new input path at zero."""
@@ -89,16 +66,12 @@ class BandGRU(nn.Module):
             for key in ("feat_mean", "feat_std"):  # the bin statistics are measured afresh by the caller
                 state[key] = torch.cat([state[key], getattr(self, key)[self.n_bands:]])
             state["inp_fine.weight"] = self.inp_fine.weight.detach().clone()
-        if self.n_bin_out and "out_bins.weight" not in state:  # the correction starts at zero
-            state = {**state, "band_to_bin": self.band_to_bin, "out_bins.weight": self.out_bins.weight.detach().clone(),
-                     "out_bins.bias": self.out_bins.bias.detach().clone()}
         self.load_state_dict(state)
 
     def macs_per_frame(self) -> int:
         h, b = self.hidden, self.n_bands
         gru = self.layers * 3 * (h * h + h * h)
-        bins = (h + self.n_fine) * self.n_bin_out + 2 * self.n_bin_out * (self.n_bin_out > 0)  # + logit, sigmoid
-        return (b + self.n_fine) * h + gru + (h + b) * b + h + 2 * b * N_MODEL_BINS + bins  # + pooling, interpolation
+        return (b + self.n_fine) * h + gru + (h + b) * b + h + 2 * b * N_MODEL_BINS  # + band pooling, interpolation
 
 
 class Features(nn.Module):
@@ -131,7 +104,7 @@ class Features(nn.Module):
 
 
 def export_onnx(model: BandGRU, path: str, lookahead: int = 0) -> None:
-    """Streaming ONNX: features (N, T, F), h_in (layers, N, H) -> gains, speech_prob, h_out [, bin_gains].
+    """Streaming ONNX: features (N, T, B), h_in (layers, N, H) -> gains, speech_prob, h_out.
 
     A model trained with look-ahead (its output at frame t is the gain for frame t - lookahead)
     records it in the metadata, where the runtime reads it.
@@ -139,12 +112,11 @@ def export_onnx(model: BandGRU, path: str, lookahead: int = 0) -> None:
     model = model.eval()
     n, t = 2, 3
     args = (torch.zeros(n, t, model.n_features), torch.zeros(model.layers, n, model.hidden))
-    outputs = ["gains", "speech_prob", "h_out"] + (["bin_gains"] if model.n_bin_out else [])
-    axes = {"features": {0: "streams", 1: "frames"}, "h_in": {1: "streams"}, "gains": {0: "streams", 1: "frames"},
-            "speech_prob": {0: "streams", 1: "frames"}, "h_out": {1: "streams"},
-            "bin_gains": {0: "streams", 1: "frames"}}
-    torch.onnx.export(model, args, path, dynamo=False, opset_version=17, input_names=["features", "h_in"],
-                      output_names=outputs, dynamic_axes={k: v for k, v in axes.items() if k in ["features", "h_in", *outputs]})
+    torch.onnx.export(model, args, path, dynamo=False, opset_version=17,
+                      input_names=["features", "h_in"], output_names=["gains", "speech_prob", "h_out"],
+                      dynamic_axes={"features": {0: "streams", 1: "frames"}, "h_in": {1: "streams"},
+                                    "gains": {0: "streams", 1: "frames"},
+                                    "speech_prob": {0: "streams", 1: "frames"}, "h_out": {1: "streams"}})
     if lookahead:
         import onnx
 
@@ -188,9 +160,6 @@ def widen_state(state: dict, hidden: int, generator: torch.Generator) -> dict:
     w = state["out.weight"]  # (bands, old + bands): [GRU output | normalised band inputs]
     new["out.weight"] = torch.cat([w[:, :old], torch.zeros(w.shape[0], hidden - old), w[:, old:]], dim=1)
     new["vad.weight"] = torch.cat([state["vad.weight"], torch.zeros(1, hidden - old)], dim=1)
-    if "out_bins.weight" in state:  # (bins, old + fine): [GRU output | normalised bin inputs]
-        w = state["out_bins.weight"]
-        new["out_bins.weight"] = torch.cat([w[:, :old], torch.zeros(w.shape[0], hidden - old), w[:, old:]], dim=1)
     return new
 
 

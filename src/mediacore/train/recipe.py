@@ -26,8 +26,7 @@ DEFAULTS = dict(seed=1, hidden=96, layers=2, batch=32, seconds=2.0, lr=2e-3, lr_
                 snr_lo=-5.0, snr_hi=25.0, eq_db=6.0, above_bw_weight=0.2, spec_weight=4.0, vad_weight=0.05,
                 vad_threshold_db=-45.0, threads=1, max_minutes_per_speaker=20.0, stat_batches=8,
                 asym_weight=0.0, p_reverb=0.0, exclude_noise="", exclude_speech="", gate_db=0.0,
-                teacher_frac=0.5, teacher_weight=1.0, teacher_max_snr=30.0, lookahead=0, fine_bins=0,
-                bin_gains=0)
+                teacher_frac=0.5, teacher_weight=1.0, teacher_max_snr=30.0, lookahead=0, fine_bins=0)
 
 
 def _eq_curves(rng: torch.Generator, batch: int, n_bins: int, eq_db: float) -> torch.Tensor:
@@ -105,11 +104,10 @@ def _loss(model, feats, speech, noise, bw, h0, cfg, gen, teacher=None, alpha=Non
         s_spec = s_spec * for_rows(_eq_curves(gen, speech.shape[0], N_MODEL_BINS, cfg["eq_db"]))
         n_spec = n_spec * for_rows(_eq_curves(gen, speech.shape[0], N_MODEL_BINS, cfg["eq_db"]))
     x_spec = s_spec + n_spec
-    gains, prob, _, *bin_gains = model(feats.inputs(x_spec, model.n_fine > 0), h0)
-    g_bins = bin_gains[0] if bin_gains else feats.to_bins(gains)
+    gains, prob, _ = model(feats.inputs(x_spec, model.n_fine > 0), h0)
     la = cfg["lookahead"]
     if la:  # the output at frame t is for frame t - la: the model has heard la frames past it
-        gains, prob, g_bins = gains[:, la:], prob[:, la:], g_bins[:, la:]
+        gains, prob = gains[:, la:], prob[:, la:]
         cut = lambda v: v[:, :-la]  # noqa: E731
         s_spec, n_spec, x_spec = cut(s_spec), cut(n_spec), cut(x_spec)
         if teacher is not None:
@@ -130,6 +128,7 @@ def _loss(model, feats, speech, noise, bw, h0, cfg, gen, teacher=None, alpha=Non
         # a gain above the target lets noise through; residual noise is what listeners (and
         # DNSMOS BAK) punish most, so it costs more than the same error below the target
         l_band = l_band + cfg["asym_weight"] * (w_bands * torch.relu(gains - target) ** 2).mean()
+    g_bins = feats.to_bins(gains)
     y_mag = (g_bins * x_spec.abs() + 1e-9) ** 0.3
     l_spec = (w_bins[:, None, :] * (y_mag - s_mag) ** 2).mean() * 10
     frame_db = 10 * torch.log10(es.sum(-1) + 1e-12)
@@ -159,7 +158,6 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     # --lookahead L (a DEFAULTS entry): the gains for frame t come out once frame t + L is heard (+10 ms
     # latency per frame); the exported ONNX carries it and the runtime delays its spectra to match.
     # --fine-bins 1 (a DEFAULTS entry): the model also sees the log powers of the 161 bins
-    # --bin-gains 1 (a DEFAULTS entry, needs --fine-bins 1): it also refines its band gains bin by bin
     for k, v in DEFAULTS.items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=v)
     args = ap.parse_args(argv)
@@ -195,11 +193,7 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     n = int(cfg["seconds"] * SR) // HOP * HOP
     if cfg["fine_bins"] not in (0, 1):
         ap.error(f"--fine-bins must be 0 or 1, got {cfg['fine_bins']}")
-    if cfg["bin_gains"] not in (0, 1) or (cfg["bin_gains"] and not cfg["fine_bins"]):
-        ap.error(f"--bin-gains must be 0 or 1 and needs --fine-bins 1, got {cfg['bin_gains']} "
-                 f"with --fine-bins {cfg['fine_bins']}")
-    model = BandGRU(N_BANDS, cfg["hidden"], cfg["layers"], fine_bins=bool(cfg["fine_bins"]),
-                    bin_gains=bool(cfg["bin_gains"]))
+    model = BandGRU(N_BANDS, cfg["hidden"], cfg["layers"], fine_bins=bool(cfg["fine_bins"]))
     feats = Features()
     init, init_conf = None, None
     if args.init:
@@ -214,8 +208,6 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
         init = widen_state(init, cfg["hidden"], torch.Generator().manual_seed(cfg["seed"] + 3000))
         if "inp_fine.weight" in init and not cfg["fine_bins"]:
             ap.error(f"--init {args.init} is a --fine-bins 1 model; give --fine-bins 1")
-        if "out_bins.weight" in init and not cfg["bin_gains"]:
-            ap.error(f"--init {args.init} is a --bin-gains 1 model; give --bin-gains 1")
         model.load_band_model(init)
     # fixed input normalisation: statistics of the log powers of training mixes
     with torch.no_grad():

@@ -27,18 +27,14 @@ def make_example_pool(root: Path) -> Path:
     return root
 
 
-def streaming_onnx_gains(onnx_path: str | Path, features: np.ndarray, layers: int, hidden: int,
-                         output: str = "gains") -> np.ndarray:
-    """Run the exported model one 10 ms frame per call, carrying the GRU state, as the runtime does;
-    the frames of ``output`` ("gains", or "bin_gains" of a --bin-gains model)."""
+def streaming_onnx_gains(onnx_path: str | Path, features: np.ndarray, layers: int, hidden: int) -> np.ndarray:
+    """Run the exported model one 10 ms frame per call, carrying the GRU state, as the runtime does."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
     h = np.zeros((layers, features.shape[0], hidden), np.float32)
     out = []
     for t in range(features.shape[1]):
-        res = dict(zip(names, sess.run(None, {"features": features[:, t:t + 1], "h_in": h})))
-        h = res["h_out"]
-        out.append(res[output])
+        g, _, h = sess.run(None, {"features": features[:, t:t + 1], "h_in": h})
+        out.append(g)
     return np.concatenate(out, axis=1)
