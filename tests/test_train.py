@@ -22,11 +22,12 @@ def _rt60(rir: np.ndarray) -> float:
     return 3.0 * (i25 - i5) / SR
 
 
-@pytest.mark.parametrize("rt60", [0.3, 0.6])
-def test_synthetic_room_has_the_requested_rt60(rt60):
+@pytest.mark.parametrize("rt60, max_s", [(0.3, 1.0), (0.6, 1.0), (1.6, 2.5)])
+def test_synthetic_room_has_the_requested_rt60(rt60, max_s):
     rng = np.random.default_rng(0)
-    measured = np.mean([_rt60(synth_rir(rng, rt60)) for _ in range(5)])
-    assert measured == pytest.approx(rt60, rel=0.2)
+    rirs = [synth_rir(rng, rt60, max_s) for _ in range(5)]
+    assert len(rirs[0]) == int(SR * min(max_s, 1.2 * rt60)) + 1
+    assert np.mean([_rt60(r) for r in rirs]) == pytest.approx(rt60, rel=0.2)
 
 
 def test_reverberation_splits_into_early_target_and_late_noise():

@@ -294,25 +294,26 @@ def synth_noise(rng, n):
 EARLY_MS = 50.0
 
 
-def synth_rir(rng, rt60_s):
-    """A synthetic room impulse response: direct path + exponentially decaying, low-passed
-    noise tail with the given RT60 (60 dB decay time), at 16 kHz."""
-    n = int(SR * min(1.0, 1.2 * rt60_s)) + 1
+def synth_rir(rng, rt60_s, max_s: float = 1.0, tail_rms=(0.2, 0.6)):
+    """A synthetic room impulse response: direct path (1.0) + exponentially decaying, low-passed
+    noise tail with the given RT60 (60 dB decay time), at 16 kHz, at most ``max_s`` long; the
+    tail's root energy relative to the direct path is drawn from ``tail_rms`` (wetness)."""
+    n = int(SR * min(max_s, 1.2 * rt60_s)) + 1
     t = np.arange(n) / SR
     tail = rng.standard_normal(n) * 10 ** (-3.0 * t / rt60_s)  # -60 dB at rt60
     tail = lfilter([1 - 0.5], [1, -0.5], tail)  # walls absorb highs faster
     onset = int(SR * rng.uniform(0.002, 0.01))  # first reflection after the direct path
     tail[:onset] = 0.0
-    rir = tail * rng.uniform(0.2, 0.6) / (np.sqrt(np.sum(tail ** 2)) + 1e-12)
+    rir = tail * rng.uniform(*tail_rms) / (np.sqrt(np.sum(tail ** 2)) + 1e-12)
     rir[0] = 1.0
     return rir
 
 
-def reverberate(rng, speech, rt60_s):
+def reverberate(rng, speech, rt60_s, max_s: float = 1.0, tail_rms=(0.2, 0.6)):
     """(early, late): speech through a synthetic room, split at EARLY_MS.  Training keeps the
     early part as the target and counts the late tail as noise, so the model learns to
     remove late reverberation instead of treating it as speech."""
-    rir = synth_rir(rng, rt60_s)
+    rir = synth_rir(rng, rt60_s, max_s, tail_rms)
     k = int(SR * EARLY_MS / 1000)
     n = len(speech)
     early = fftconvolve(speech, rir[:k])[:n]
@@ -337,18 +338,19 @@ class Mixer:
     level (the pool is at -26), SNR ``snr_db`` uniform, plus ``p_clean`` of
     nearly clean examples (SNR 40-60 dB) and ``p_noise_only`` of examples
     without speech.  ``p_reverb`` of the speech goes through a synthetic room
-    (RT60 ``rt60_s``): the early part is the target, the late tail is added
-    to the noise.  ``exclude_noise`` drops noise categories (held-out tests),
+    (RT60 ``rt60_s``, impulse responses at most ``rir_max_s`` long, tail
+    wetness ``tail_rms``, see :func:`synth_rir`): the early part is the
+    target, the late tail is added to the noise.  ``exclude_noise`` drops noise categories (held-out tests),
     ``exclude_speech`` speakers (by name prefix; e.g. reverberant recordings
     that would teach the model that room reverberation is speech).
     """
 
     def __init__(self, pool: Pool, *, seed: int, snr_db=(-5.0, 25.0), p_clean: float = 0.05,
                  p_noise_only: float = 0.08, p_mix: float = 0.25, synth_bank: int = 240, p_reverb: float = 0.0,
-                 rt60_s=(0.2, 0.9), exclude_noise: tuple[str, ...] = (),
+                 rt60_s=(0.2, 0.9), rir_max_s: float = 1.0, tail_rms=(0.2, 0.6), exclude_noise: tuple[str, ...] = (),
                  exclude_speech: tuple[str, ...] = ()) -> None:
         self.pool, self.rng = pool, np.random.default_rng(seed)
-        self.p_reverb, self.rt60_s = p_reverb, rt60_s
+        self.p_reverb, self.rt60_s, self.rir_max_s, self.tail_rms = p_reverb, rt60_s, rir_max_s, tail_rms
         self.snr_db, self.p_clean, self.p_noise_only, self.p_mix = snr_db, p_clean, p_noise_only, p_mix
         self.spk_names = [s for s in pool.speakers if not any(s.startswith(e) for e in exclude_speech)]
         if not self.spk_names:
@@ -414,7 +416,7 @@ class Mixer:
         noise = noise * 10 ** ((noise_db + 30) / 20)
         speech = speech * 10 ** (gain_db / 20)
         if self.p_reverb > 0 and rng.random() < self.p_reverb:
-            speech, late = reverberate(rng, speech, rng.uniform(*self.rt60_s))
+            speech, late = reverberate(rng, speech, rng.uniform(*self.rt60_s), self.rir_max_s, self.tail_rms)
             noise = noise + late
         return speech, noise, bw
 

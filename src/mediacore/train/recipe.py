@@ -26,7 +26,8 @@ DEFAULTS = dict(seed=1, hidden=96, layers=2, batch=32, seconds=2.0, lr=2e-3, lr_
                 snr_lo=-5.0, snr_hi=25.0, eq_db=6.0, above_bw_weight=0.2, spec_weight=4.0, vad_weight=0.05,
                 vad_threshold_db=-45.0, threads=1, max_minutes_per_speaker=20.0, stat_batches=8,
                 asym_weight=0.0, p_reverb=0.0, exclude_noise="", exclude_speech="", gate_db=0.0,
-                teacher_frac=0.5, teacher_weight=1.0, teacher_max_snr=30.0, lookahead=0, fine_bins=0)
+                teacher_frac=0.5, teacher_weight=1.0, teacher_max_snr=30.0, lookahead=0, fine_bins=0,
+                rt60_lo=0.2, rt60_hi=0.9, rir_max_s=1.0, tail_lo=0.2, tail_hi=0.6)
 
 
 def _eq_curves(rng: torch.Generator, batch: int, n_bins: int, eq_db: float) -> torch.Tensor:
@@ -158,6 +159,9 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     # --lookahead L (a DEFAULTS entry): the gains for frame t come out once frame t + L is heard (+10 ms
     # latency per frame); the exported ONNX carries it and the runtime delays its spectra to match.
     # --fine-bins 1 (a DEFAULTS entry): the model also sees the log powers of the 161 bins
+    # --rt60-lo/--rt60-hi/--rir-max-s/--tail-lo/--tail-hi (DEFAULTS entries): the synthetic rooms of
+    # --p-reverb: RT60 range (s), longest response (s), tail energy re the direct path (the defaults are
+    # the shipped stages' rooms; halls with RT60 ~2 s need --rir-max-s 2.5)
     for k, v in DEFAULTS.items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=v)
     args = ap.parse_args(argv)
@@ -177,6 +181,8 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     print(f"pool loaded in {time.time() - t0:.0f} s: {json.dumps(pool.summary())}", flush=True)
     try:
         mixer = Mixer(pool, seed=cfg["seed"], snr_db=(cfg["snr_lo"], cfg["snr_hi"]), p_reverb=cfg["p_reverb"],
+                      rt60_s=(cfg["rt60_lo"], cfg["rt60_hi"]), rir_max_s=cfg["rir_max_s"],
+                      tail_rms=(cfg["tail_lo"], cfg["tail_hi"]),
                       exclude_noise=tuple(c for c in cfg["exclude_noise"].split(",") if c),
                       exclude_speech=tuple(c for c in cfg["exclude_speech"].split(",") if c))
     except ValueError as exc:
