@@ -15,6 +15,11 @@ and PESQ-WB for:
 Groups: the dev speakers whose references are reverberant room recordings (``fillets``) and the others.
 Also prints the output level in the clean reference's pauses (frames 50 dB under its loudest), where
 suppressors differ most.
+
+Then, per clean-only clip (the input *is* the reference), each system's OVRL, PESQ-WB and level change in
+the reference's active frames (within 30 dB of its loudest): on the reverberant references it shows what
+the peers' OVRL there is made of (removing the reverberation the reference contains) and what that costs
+against the clean-only PESQ criterion.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ def main(argv=None) -> int:
     ap.add_argument("--peers", default="rnnoise,dfn3", help="comma list of peers (mediacore.bench.peers)")
     ap.add_argument("--model", default=None, help="neural model to score (default: the shipped one)")
     ap.add_argument("--group-prefix", default="fillets", help="speaker prefix of the reverberant group")
+    ap.add_argument("--clean-only", action="store_true", help="only the clean-only table (~1 min)")
     args = ap.parse_args(argv)
 
     from scipy.signal import istft, stft
@@ -63,7 +69,7 @@ def main(argv=None) -> int:
         if pause.any():
             pauses.setdefault(name, []).append(float(np.mean(_frames_db(y16)[: len(pause)][pause])))
 
-    for r in rows:
+    for r in ([] if args.clean_only else rows):
         x, sr = load_audio(corpus / r["noisy"])
         c, _ = load_audio(corpus / r["clean"])
         x16, c16 = to_16k(x, sr), to_16k(c, sr)
@@ -85,7 +91,37 @@ def main(argv=None) -> int:
             g = np.sqrt(band_power(spec(y16)) / (band_power(X) + 1e-12))
             add(f"{p} band projection", group, unspec(X * (bands.T @ np.clip(g, 1e-3, 1.0)), n), c16, pause)
 
-    groups = [args.group_prefix, "others"]
+    if scores:
+        print_scores(scores, pauses, args.group_prefix)
+        print()
+    print("clean-only clips: OVRL / PESQ-WB / level change in the reference's active frames (dB)")
+    print("| clip | speaker | " + " | ".join(["neural", *peers]) + " |")
+    print("|---|---|" + "---|" * (1 + len(peers)))
+    means: dict[str, list] = {}
+    for r in (r for r in csv.DictReader(open(corpus / "manifest.csv")) if r["kind"] == "clean-only"):
+        x, sr = load_audio(corpus / r["noisy"])
+        c16 = to_16k(load_audio(corpus / r["clean"])[0], sr)
+        outs = {"neural": Denoise(sample_rate=sr, backend="neural", model_path=args.model).run(x)}
+        for p in peers:
+            y = get_peer(p)(x.astype(np.float32))
+            outs[p] = align(y, estimate_delay(x, y, sr, 100.0), len(x))
+        ec = _frames_db(c16)
+        active = ec > ec.max() - 30
+        cells = []
+        for name, y in outs.items():
+            y16 = to_16k(y, sr)[: len(c16)]
+            ey = _frames_db(y16)[: len(active)]
+            a = active[: len(ey)]
+            row = (dnsmos(y16)["OVRL"], pesq_wb(c16, y16), float(np.mean(ey[a] - ec[: len(ey)][a])))
+            means.setdefault(name, []).append(row)
+            cells.append("%.2f / %.2f / %+.1f" % row)
+        print(f"| {r['id']} | {r['speaker']} | " + " | ".join(cells) + " |")
+    print("| mean | | " + " | ".join("%.2f / %.2f / %+.1f" % tuple(np.mean(v, axis=0)) for v in means.values()) + " |")
+    return 0
+
+
+def print_scores(scores, pauses, group_prefix) -> None:
+    groups = [group_prefix, "others"]
     counts = {g: len(scores["reference"].get(g, [])) for g in groups}
     print(f"clips: {counts}")
     print("| system | OVRL all | OVRL " + " | OVRL ".join(groups) + " | SIG | BAK | PESQ-WB | pause level dBFS |")
@@ -95,7 +131,6 @@ def main(argv=None) -> int:
         m = allv.mean(axis=0)
         by = " | ".join(f"{np.mean([v[2] for v in per.get(g, [])]):.2f}" for g in groups)
         print(f"| {name} | {m[2]:.2f} | {by} | {m[0]:.2f} | {m[1]:.2f} | {m[3]:.2f} | {np.mean(pauses[name]):.1f} |")
-    return 0
 
 
 if __name__ == "__main__":
