@@ -8,7 +8,9 @@ stage bookkeeping), ``neural backend`` (the backend's process() alone),
 per-frame call, int16 frame), ``rnnoise bare`` (the C ``rnnoise_process_frame``
 through ctypes).  Then 64 streams: one (64, 480) call vs 64 single-stream calls.
 
-    .venv/bin/python benchmarks/cost_neural.py [--seconds 10] [--rounds 3]
+    .venv/bin/python benchmarks/cost_neural.py [--seconds 10] [--rounds 3] [--model ONNX]
+
+``--model`` adds a row ``neural stage (ONNX name)``: a candidate model timed in the same run.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ if "neural" not in backend_names():
 FRAME = 480
 
 
-def systems():
-    def neural_stage():
-        st = Denoise(sample_rate=48000, backend="neural", highpass_hz=80.0, num_channels=1)
+def systems(model: str | None = None):
+    def neural_stage(path=None):
+        st = Denoise(sample_rate=48000, backend="neural", highpass_hz=80.0, num_channels=1, model_path=path)
         return lambda f: st.process(f[None, :])
 
     def neural_backend():
@@ -66,8 +68,11 @@ def systems():
             return buf
         return fn
 
-    return {"neural stage": neural_stage, "neural backend": neural_backend, "rnnoise pyrnnoise": rnnoise_pkg,
+    rows = {"neural stage": neural_stage, "neural backend": neural_backend, "rnnoise pyrnnoise": rnnoise_pkg,
             "rnnoise bare": rnnoise_bare}
+    if model:
+        rows[f"neural stage ({Path(model).name})"] = lambda: neural_stage(model)
+    return rows
 
 
 def main(argv=None) -> int:
@@ -75,6 +80,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--block", type=int, default=50)
+    ap.add_argument("--model", default=None, help="also time this neural model (ONNX) in the same run")
     args = ap.parse_args(argv)
     import onnxruntime
     import pyrnnoise  # noqa: F401
@@ -83,7 +89,7 @@ def main(argv=None) -> int:
     x = example("noisy", 48000)
     n_frames = int(args.seconds * 100)
     frames = np.resize(x, n_frames * FRAME).reshape(n_frames, FRAME).astype(np.float32)
-    makers = systems()
+    makers = systems(args.model)
     times = {k: [] for k in makers}
     for _ in range(args.rounds):
         fns = {k: m() for k, m in makers.items()}
