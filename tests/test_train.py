@@ -30,6 +30,14 @@ def test_synthetic_room_has_the_requested_rt60(rt60, max_s):
     assert np.mean([_rt60(r) for r in rirs]) == pytest.approx(rt60, rel=0.2)
 
 
+def test_room_options_are_checked(tmp_path, capsys):
+    pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
+    pool = make_example_pool(tmp_path / "pool")
+    assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "bad"), "--steps", "1", "--p-reverb", "0.5",
+                "--rt60-lo", "1.0", "--rt60-hi", "0.5", *SMOKE_ARGS]) == 2
+    assert "got RT60 (1.0, 0.5) s" in capsys.readouterr().err
+
+
 def test_reverberation_splits_into_early_target_and_late_noise():
     rng = np.random.default_rng(1)
     speech = (0.1 * np.random.default_rng(2).standard_normal(SR)).astype(np.float32)

@@ -340,15 +340,18 @@ class Mixer:
     without speech.  ``p_reverb`` of the speech goes through a synthetic room
     (RT60 ``rt60_s``, impulse responses at most ``rir_max_s`` long, tail
     wetness ``tail_rms``, see :func:`synth_rir`): the early part is the
-    target, the late tail is added to the noise.  ``exclude_noise`` drops noise categories (held-out tests),
-    ``exclude_speech`` speakers (by name prefix; e.g. reverberant recordings
+    target, the late tail is added to the noise.  ``exclude_noise`` drops
+    noise categories (held-out tests), ``exclude_speech`` speakers (by name prefix; e.g. reverberant recordings
     that would teach the model that room reverberation is speech).
     """
 
     def __init__(self, pool: Pool, *, seed: int, snr_db=(-5.0, 25.0), p_clean: float = 0.05,
                  p_noise_only: float = 0.08, p_mix: float = 0.25, synth_bank: int = 240, p_reverb: float = 0.0,
-                 rt60_s=(0.2, 0.9), rir_max_s: float = 1.0, tail_rms=(0.2, 0.6), exclude_noise: tuple[str, ...] = (),
-                 exclude_speech: tuple[str, ...] = ()) -> None:
+                 rt60_s=(0.2, 0.9), rir_max_s: float = 1.0, tail_rms=(0.2, 0.6),
+                 exclude_noise: tuple[str, ...] = (), exclude_speech: tuple[str, ...] = ()) -> None:
+        if not (0 < rt60_s[0] <= rt60_s[1] and rir_max_s > 0 and 0 <= tail_rms[0] <= tail_rms[1]):
+            raise ValueError(f"Mixer: rooms need 0 < RT60 low <= high, a positive response length and "
+                             f"0 <= tail low <= high; got RT60 {rt60_s} s, length {rir_max_s} s, tail {tail_rms}")
         self.pool, self.rng = pool, np.random.default_rng(seed)
         self.p_reverb, self.rt60_s, self.rir_max_s, self.tail_rms = p_reverb, rt60_s, rir_max_s, tail_rms
         self.snr_db, self.p_clean, self.p_noise_only, self.p_mix = snr_db, p_clean, p_noise_only, p_mix
