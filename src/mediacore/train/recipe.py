@@ -27,7 +27,8 @@ DEFAULTS = dict(seed=1, hidden=96, layers=2, batch=32, seconds=2.0, lr=2e-3, lr_
                 vad_threshold_db=-45.0, threads=1, max_minutes_per_speaker=20.0, stat_batches=8,
                 asym_weight=0.0, p_reverb=0.0, exclude_noise="", exclude_speech="", gate_db=0.0,
                 teacher_frac=0.5, teacher_weight=1.0, teacher_max_snr=30.0, lookahead=0, fine_bins=0,
-                rt60_lo=0.2, rt60_hi=0.9, rir_max_s=1.0, tail_lo=0.2, tail_hi=0.6)
+                rt60_lo=0.2, rt60_hi=0.9, rir_max_s=1.0, tail_lo=0.2, tail_hi=0.6, clean_targets="",
+                p_clean=0.05)
 
 
 def _eq_curves(rng: torch.Generator, batch: int, n_bins: int, eq_db: float) -> torch.Tensor:
@@ -172,6 +173,9 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     # --rt60-lo/--rt60-hi/--rir-max-s/--tail-lo/--tail-hi (DEFAULTS entries): the synthetic rooms of
     # --p-reverb: RT60 range (s), longest response (s), tail energy re the direct path (the defaults are
     # the shipped stages' rooms; halls with RT60 ~2 s need --rir-max-s 2.5)
+    # --clean-targets SET (a DEFAULTS entry): a cleaned-speech set (python -m mediacore.train.teacher
+    # --clean-speech SPEAKERS): noisy examples of those speakers target the recording without its room;
+    # --p-clean: the share of nearly clean examples (SNR 40-60 dB), whose target is the recording as it is
     for k, v in DEFAULTS.items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=v)
     args = ap.parse_args(argv)
@@ -191,11 +195,13 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     print(f"pool loaded in {time.time() - t0:.0f} s: {json.dumps(pool.summary())}", flush=True)
     try:
         mixer = Mixer(pool, seed=cfg["seed"], snr_db=(cfg["snr_lo"], cfg["snr_hi"]), p_reverb=cfg["p_reverb"],
+                      p_clean=cfg["p_clean"],
                       rt60_s=(cfg["rt60_lo"], cfg["rt60_hi"]), rir_max_s=cfg["rir_max_s"],
                       tail_rms=(cfg["tail_lo"], cfg["tail_hi"]),
                       exclude_noise=tuple(c for c in cfg["exclude_noise"].split(",") if c),
-                      exclude_speech=tuple(c for c in cfg["exclude_speech"].split(",") if c))
-    except ValueError as exc:
+                      exclude_speech=tuple(c for c in cfg["exclude_speech"].split(",") if c),
+                      cleaned=np.load(cfg["clean_targets"]) if cfg["clean_targets"] else None)
+    except (ValueError, OSError) as exc:
         ap.error(str(exc))
     gen = torch.Generator().manual_seed(cfg["seed"])
     if not 0 <= cfg["lookahead"] <= 1:

@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 import time
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -47,6 +48,34 @@ def _teach_chunk(args):
     return [run_teacher(name, m) for m in mixes]
 
 
+def _clean_chunk(args):
+    name, items = args
+    return [run_teacher(name, x) for x in items]
+
+
+def item_key(speaker: str, index: int, x: np.ndarray) -> str:
+    """Key of one pool utterance in a cleaned-speech set: speaker, index and a checksum of the
+    samples, so a set made from another pool (or another seed's file choice) is never misread."""
+    return f"{speaker}|{index}|{zlib.crc32(np.ascontiguousarray(x, np.float32).tobytes()):08x}"
+
+
+def clean_speech(pool: Pool, speakers: list[str], teacher: str, jobs: int) -> dict[str, np.ndarray]:
+    """The teacher's output for every utterance of the pool speakers whose names start with one of
+    ``speakers``: targets with the recordings' own room tone and reverberation removed."""
+    chosen = [(s, i, x) for s, items in pool.speakers.items() if any(s.startswith(p) for p in speakers)
+              for i, (x, _) in enumerate(items)]
+    if not chosen:
+        raise ValueError(f"no pool speaker starts with any of {speakers}; the pool has {sorted(pool.speakers)}")
+    chunks = [(teacher, [x for _, _, x in chosen[j::jobs]]) for j in range(jobs)]
+    with ProcessPoolExecutor(jobs) as ex:
+        parts = list(ex.map(_clean_chunk, chunks))
+    out = {}
+    for j, part in enumerate(parts):
+        for (s, i, x), y in zip(chosen[j::jobs], part):
+            out[item_key(s, i, x)] = y
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m mediacore.train.teacher", description=__doc__.split("\n\n")[0])
     ap.add_argument("--pool", required=True)
@@ -60,9 +89,28 @@ def main(argv=None) -> int:
     ap.add_argument("--p-reverb", type=float, default=0.25)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--cache", default=None, help="npz cache of the decoded 16 kHz pool")
+    ap.add_argument("--clean-speech", default=None, metavar="SPEAKERS",
+                    help="instead of mixtures, run the teacher over every utterance of these pool speakers "
+                         "(name prefixes, comma-separated) and store the results: targets for "
+                         "`mediacore train --clean-targets` (the pool must be read as the training run reads it: "
+                         "same --cache, or same --seed)")
     args = ap.parse_args(argv)
     t0 = time.time()
     pool = Pool(args.pool, seed=args.seed, cache=args.cache)
+    out = Path(args.out)
+    tmp = out.with_name(out.name + ".partial.npz")
+    command = "python -m mediacore.train.teacher " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.clean_speech:
+        try:
+            cleaned = clean_speech(pool, [p for p in args.clean_speech.split(",") if p], args.teacher, args.jobs)
+        except ValueError as exc:
+            ap.error(str(exc))
+        meta = {"teacher": args.teacher, "utterances": len(cleaned), "command": command,
+                "minutes": round(sum(len(v) for v in cleaned.values()) / SR / 60, 2)}
+        np.savez(tmp, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **cleaned)
+        tmp.replace(out)
+        print(f"{len(cleaned)} utterances ({meta['minutes']} min) in {time.time() - t0:.0f} s -> {out}", flush=True)
+        return 0
     mixer = Mixer(pool, seed=args.seed, snr_db=(args.snr_lo, args.snr_hi), p_reverb=args.p_reverb)
     n = int(args.seconds * SR) // 160 * 160
     count = max(1, int(args.minutes * 60 / args.seconds))
@@ -74,9 +122,7 @@ def main(argv=None) -> int:
     teacher = np.empty_like(mixes)
     for i, part in enumerate(parts):
         teacher[i::args.jobs] = np.stack(part)
-    out = Path(args.out)
-    tmp = out.with_name(out.name + ".partial.npz")
-    meta = {"teacher": args.teacher, "examples": count, "seconds": n / SR, "command": "python -m mediacore.train.teacher " + " ".join(sys.argv[1:] if argv is None else argv),
+    meta = {"teacher": args.teacher, "examples": count, "seconds": n / SR, "command": command,
             **{k: v for k, v in vars(args).items() if k not in ("out", "cache")}}
     np.savez(tmp, speech=speech, noise=noise, teacher=teacher, bandwidth=bandwidth,
              meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
