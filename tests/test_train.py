@@ -177,6 +177,25 @@ def test_gated_targets_treat_the_recordings_own_hiss_as_noise():
     assert float(s_target[0, hiss].abs().max()) == 0.0
 
 
+def test_mixture_ratio_targets_stay_right_for_a_correlated_residual():
+    torch = pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
+    from mediacore.train.model import Features
+    from mediacore.train.recipe import band_targets
+
+    feats = Features()
+    rec = torch.tensor(0.1 * np.random.default_rng(4).standard_normal((1, SR)), dtype=torch.float32)
+    # a cleaned target of 0.3 x the recording: the rest, 0.7 x, is the "noise" and moves with it
+    s_spec, n_spec = feats.stft(0.3 * rec), feats.stft(0.7 * rec)
+    irm, _, _ = band_targets(feats, s_spec, n_spec, 0.0)
+    ratio, _, _ = band_targets(feats, s_spec, n_spec, 0.0, mixture_ratio=True)
+    np.testing.assert_allclose(ratio.numpy(), 0.3, atol=1e-3)  # the gain that maps the mixture to the target
+    np.testing.assert_allclose(irm.numpy(), np.sqrt(0.09 / (0.09 + 0.49)), atol=1e-3)  # 0.39: too high
+    # uncorrelated noise of equal power: both near sqrt(1/2)
+    n2 = feats.stft(torch.tensor(0.1 * np.random.default_rng(5).standard_normal((1, SR)), dtype=torch.float32))
+    ratio2, _, _ = band_targets(feats, s_spec / 0.3, n2, 0.0, mixture_ratio=True)
+    assert abs(float(ratio2[:, 5:95, 20:].mean()) - np.sqrt(0.5)) < 0.05
+
+
 def test_teacher_targets_blend_toward_the_teacher_output():
     torch = pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
     from mediacore.train.model import Features

@@ -28,7 +28,7 @@ DEFAULTS = dict(seed=1, hidden=96, layers=2, batch=32, seconds=2.0, lr=2e-3, lr_
                 asym_weight=0.0, p_reverb=0.0, exclude_noise="", exclude_speech="", gate_db=0.0,
                 teacher_frac=0.5, teacher_weight=1.0, teacher_max_snr=30.0, lookahead=0, fine_bins=0,
                 rt60_lo=0.2, rt60_hi=0.9, rir_max_s=1.0, tail_lo=0.2, tail_hi=0.6, clean_targets="",
-                p_clean=0.05)
+                p_clean=0.05, mixture_ratio=0)
 
 
 def _eq_curves(rng: torch.Generator, batch: int, n_bins: int, eq_db: float) -> torch.Tensor:
@@ -38,10 +38,13 @@ def _eq_curves(rng: torch.Generator, batch: int, n_bins: int, eq_db: float) -> t
     return (10 ** (curve / 20))
 
 
-def band_targets(feats, s_spec, n_spec, gate_db: float):
+def band_targets(feats, s_spec, n_spec, gate_db: float, mixture_ratio: bool = False):
     """(target band gains, target speech spectrum, speech band powers) of a mixture s + n.
 
-    The target gain is the ideal ratio mask sqrt(S / (S + N)) per band.  With ``gate_db``
+    The target gain is the ideal ratio mask sqrt(S / (S + N)) per band; with ``mixture_ratio``,
+    sqrt(S / X) of the mixture's own band power X (at most 1), which stays right when the "noise"
+    is correlated with the target (a recording's room from cleaned targets, a late reverberation
+    tail), where S + N would overstate the mixture and with it the gain.  With ``gate_db``
     > 0, recorded "clean" speech's own room tone and hiss between words count as noise:
     a band more than ``gate_db`` below its loudest frame in the example is dropped from
     the target, so the model learns to remove the recording's background as well.
@@ -53,6 +56,10 @@ def band_targets(feats, s_spec, n_spec, gate_db: float):
         keep = (es >= es.amax(dim=1, keepdim=True) * 10 ** (-gate_db / 10)).float()
         es_target = es * keep
         s_target = s_spec * feats.to_bins(keep)
+    if mixture_ratio:
+        x_spec = s_spec + n_spec
+        ex = feats.band_power(x_spec.real ** 2 + x_spec.imag ** 2)
+        return torch.sqrt(es_target / (ex + 1e-12)).clamp(max=1.0), s_target, es
     return torch.sqrt(es_target / (es + en + 1e-12)), s_target, es
 
 
@@ -123,7 +130,7 @@ def _loss(model, feats, speech, noise, bw, h0, cfg, gen, teacher=None, alpha=Non
         s_spec, n_spec, x_spec = cut(s_spec), cut(n_spec), cut(x_spec)
         if teacher is not None:
             teacher = teacher[:, : teacher.shape[1] - la * HOP]
-    target, s_target, es = band_targets(feats, s_spec, n_spec, cfg["gate_db"])
+    target, s_target, es = band_targets(feats, s_spec, n_spec, cfg["gate_db"], bool(cfg["mixture_ratio"]))
     if teacher is not None:
         target, s_mag = teacher_targets(feats, x_spec, feats.stft(teacher), target, s_target, alpha)
     else:
@@ -176,6 +183,7 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     # --clean-targets SET (a DEFAULTS entry): a cleaned-speech set (python -m mediacore.train.teacher
     # --clean-speech SPEAKERS): noisy examples of those speakers target the recording without its room;
     # --p-clean: the share of nearly clean examples (SNR 40-60 dB), whose target is the recording as it is
+    # --mixture-ratio 1: band targets relative to the mixture's band power (see band_targets)
     for k, v in DEFAULTS.items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=v)
     args = ap.parse_args(argv)
