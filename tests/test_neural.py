@@ -153,3 +153,37 @@ def test_streaming_onnx_matches_torch_model():
         g_torch = model(torch.from_numpy(feats), torch.zeros(model.layers, 1, model.hidden))[0].numpy()
     # tolerance: float32 GRU arithmetic in a different order over 300 recurrent steps
     np.testing.assert_allclose(g_onnx, g_torch, atol=1e-4)
+
+
+def _voiced(sr, period, seconds=2.0, snr_db=5.0):
+    """A 19-harmonic voice-like tone of the given period (samples), amplitude-modulated at 3 Hz, and
+    white noise at ``snr_db``."""
+    t = np.arange(int(seconds * sr))
+    env = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t / sr) ** 2
+    tone = 0.1 * env * sum(np.sin(2 * np.pi * k * t / period + k) / k for k in range(1, 20))
+    noise = np.random.default_rng(0).standard_normal(t.size)
+    noise *= np.sqrt(np.mean(tone ** 2) / np.mean(noise ** 2)) * 10 ** (-snr_db / 20)
+    return tone, tone + noise
+
+
+@pytest.mark.parametrize("sr,period", [(48000, 320), (16000, 80)])
+def test_pitch_search_finds_the_period(sr, period):
+    _, x = _voiced(sr, period)
+    win, tmin, tmax = sr // 50, sr * 25 // 10000, sr * 16 // 1000
+    n_fft = 1 << int(np.ceil(np.log2(win + tmax)))
+    for end in range(sr // 2, sr, sr // 10):
+        lag = kernels._pitch_lag(x, end, win, tmin, tmax, n_fft)
+        # the period or a multiple of it (a 2-period lag correlates as well on a steady tone), to a sample
+        assert tmin <= lag <= tmax and abs(lag - period * round(lag / period)) <= 1, lag
+
+
+# measured: SI-SDR 10.15 vs 9.87 dB (48 kHz), 6.97 vs 6.63 dB (16 kHz), input 5.0 dB
+@pytest.mark.parametrize("sr,period", [(48000, 320), (16000, 80)])
+def test_pitch_filter_lowers_the_noise_between_harmonics(sr, period):
+    tone, x = _voiced(sr, period)
+    with_filter = Denoise(sample_rate=sr, backend="neural").run(x)
+    without = Denoise(sample_rate=sr, backend="neural", pitch_filter=False).run(x)
+    assert Denoise(sample_rate=sr, backend="neural", pitch_filter=False).backend_impl.options() == {
+        "pitch_filter": False}
+    assert si_sdr(tone, with_filter) > si_sdr(tone, without) + 0.15
+    assert si_sdr(tone, without) > si_sdr(tone, x) + 1.0

@@ -81,7 +81,7 @@ class NeuralBackend:
 
     def __init__(self, sample_rate: int, max_attenuation_db: float, highpass_hz: float | None, *,
                  model_path: str | None = None, model_sha256: str | None = None,
-                 gain_exponent: float = 1.0) -> None:
+                 gain_exponent: float = 1.0, pitch_filter: bool = True) -> None:
         if sample_rate not in RATES:
             raise ParameterError(f"Denoise: backend 'neural' expects sample_rate in {RATES}, got {sample_rate} "
                                  "(insert Resample first)")
@@ -90,6 +90,7 @@ class NeuralBackend:
         if not 0.25 <= float(gain_exponent) <= 4.0:
             raise ParameterError(f"Denoise: gain_exponent must be in [0.25, 4], got {gain_exponent}")
         self.gain_exponent = float(gain_exponent)
+        self.pitch_filter = bool(pitch_filter)
         path = default_model_path() if model_path is None else Path(model_path)
         sha = MODEL_SHA256 if model_path is None else model_sha256
         self.session, self.model_sha256 = load_session(path, sha)
@@ -115,11 +116,18 @@ class NeuralBackend:
             self.shaping = np.ones(self.n_bins)
         self.floor = 10.0 ** (-max_attenuation_db / 20.0)
         self._mix_target = 1.0
+        # pitch filter: periods 2.5-16 ms (400-62.5 Hz); the input history it needs reaches one window
+        # plus the longest period behind the oldest frame being synthesised
+        self.pitch_tmin, self.pitch_tmax = sample_rate * 25 // 10000, sample_rate * 16 // 1000
+        self.pitch_fft = 1 << int(np.ceil(np.log2(self.win_len + self.pitch_tmax)))
+        self.history = -(-(self.win_len + self.pitch_tmax + self.lookahead * self.hop) // self.hop) * self.hop
 
     def options(self) -> dict[str, Any]:
         opts = {} if self.model_path is None else {"model_path": self.model_path}
         if self.gain_exponent != 1.0:
             opts["gain_exponent"] = self.gain_exponent
+        if not self.pitch_filter:
+            opts["pitch_filter"] = False
         return opts
 
     @property
@@ -136,6 +144,7 @@ class NeuralBackend:
         self.h = np.zeros((self.layers, c, self.hidden), np.float32)
         self.spec_wait = np.zeros((c, self.lookahead, self.n_bins), np.complex128)  # spectra awaiting their gains
         self.mix = np.full(c, self._mix_target)
+        self.past = np.zeros((c, self.history))  # input history for the pitch filter
 
     def process(self, x: np.ndarray, speech_prob: np.ndarray) -> np.ndarray:
         c, n = x.shape
@@ -153,6 +162,14 @@ class NeuralBackend:
             spec, self.spec_wait = np.ascontiguousarray(queue[:, :t]), queue[:, t:].copy()
         if self.gain_exponent != 1.0:
             gains = gains ** np.float32(self.gain_exponent)
+        if self.pitch_filter:
+            buf = np.concatenate([self.past, x], axis=1)
+            # spec[:, i] is analysis frame i - lookahead, whose window ends lookahead hops before x's frame i
+            kernels.pitch_filter(spec, gains, buf, self.history + (1 - self.lookahead) * self.hop, self.hop,
+                                 self.window, self.lo, self.w, bands.N_BANDS, self.pitch_tmin, self.pitch_tmax,
+                                 self.pitch_fft, 1.0, self.floor, self.mix, self._mix_target,
+                                 1.0 / BYPASS_RAMP_FRAMES)
+            self.past = np.ascontiguousarray(buf[:, -self.history:])
         kernels.synthesise(spec, gains, self.hop, self.ola, self.window, self.lo, self.w, bands.HIGH_FROM_BANDS,
                            self.floor, self.shaping, self.mix, self._mix_target, 1.0 / BYPASS_RAMP_FRAMES, out)
         speech_prob[...] = prob
