@@ -285,7 +285,12 @@ def test_cleaned_speech_set_is_aligned_and_trains(tmp_path, capsys):
         assert int(np.argmax(c)) - 40 == 0
     assert cli(["train", "--pool", str(pool_dir), "--out", str(tmp_path / "run"), "--steps", "1",
                 "--clean-targets", str(out), *SMOKE_ARGS]) == 0
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["clean_targets"] == str(out)
+    conf = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert conf["config"]["clean_targets"] == str(out) and conf["clean_targets"]["utterances"] == 2
+    assert conf["clean_targets"]["command"].endswith("--clean-speech example --jobs 1")
+    assert cli(["train", "--pool", str(pool_dir), "--out", str(tmp_path / "bad"), "--steps", "1",
+                "--clean-targets", str(tmp_path / "missing.npz"), *SMOKE_ARGS]) == 2
+    assert "missing.npz" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         teacher_main(["--pool", str(pool_dir), "--out", str(tmp_path / "none.npz"), "--clean-speech", "nobody"])
     assert exc.value.code == 2 and "no pool speaker starts with any of ['nobody']" in capsys.readouterr().err

@@ -202,13 +202,14 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
         ap.error(str(exc))
     print(f"pool loaded in {time.time() - t0:.0f} s: {json.dumps(pool.summary())}", flush=True)
     try:
+        cleaned_set = np.load(cfg["clean_targets"]) if cfg["clean_targets"] else None
         mixer = Mixer(pool, seed=cfg["seed"], snr_db=(cfg["snr_lo"], cfg["snr_hi"]), p_reverb=cfg["p_reverb"],
                       p_clean=cfg["p_clean"],
                       rt60_s=(cfg["rt60_lo"], cfg["rt60_hi"]), rir_max_s=cfg["rir_max_s"],
                       tail_rms=(cfg["tail_lo"], cfg["tail_hi"]),
                       exclude_noise=tuple(c for c in cfg["exclude_noise"].split(",") if c),
                       exclude_speech=tuple(c for c in cfg["exclude_speech"].split(",") if c),
-                      cleaned=np.load(cfg["clean_targets"]) if cfg["clean_targets"] else None)
+                      cleaned=cleaned_set)
     except (ValueError, OSError) as exc:
         ap.error(str(exc))
     gen = torch.Generator().manual_seed(cfg["seed"])
@@ -281,6 +282,8 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
                 "command": f"{prog} " + " ".join(sys.argv[1:] if argv is None else argv),
                 "init": args.init, "init_config": init_conf,
                 "teacher": None if teacher is None else {"path": str(args.teacher), **teacher.meta},
+                "clean_targets": None if cleaned_set is None else {
+                    "path": cfg["clean_targets"], **json.loads(bytes(cleaned_set["meta"]).decode())},
                 "loss_history": hist[-50:], "final": final}
         (out / "config.json").write_text(json.dumps(conf, indent=1) + "\n")
 
