@@ -109,7 +109,9 @@ def test_over_a_real_peer_connection_denoised_pts_kept_nothing_lost():
     # scored against what the wrapper was handed (the Opus-decoded clip), not the clip itself
     g = denoise_gains(y[:, 0], sample_rate=RATE, delay=codec_lag + delay, noisy=x[:, 0], noisy_delay=codec_lag,
                       refine=8)
-    assert lag_of(noisy[: len(y)], y[:, 0], 4800) == pytest.approx(codec_lag + delay, abs=2)
+    # (within 4 samples, 83 us: the neural pitch filter's comb moves the correlation peak by up to 3; a lost
+    # or repeated block would move it by hundreds)
+    assert lag_of(noisy[: len(y)], y[:, 0], 4800) == pytest.approx(codec_lag + delay, abs=4)
     # Opus's own coding distortion is in both and caps SI-SDR (clip vs decoded clip: about 7 dB),
     # so the SI-SDR gain is smaller than without a codec; the noise between words drops by ~20 dB
     assert g["si_sdr_gain_db"] > 1.0, g
