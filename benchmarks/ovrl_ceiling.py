@@ -8,6 +8,9 @@ and PESQ-WB for:
 - ``reference``: the clean reference itself (what a perfect restorer would score);
 - ``oracle IRM``: the ideal ratio mask sqrt(S / (S + N)) from the true speech and noise, on the neural
   model's 40 bands (60 dB floor): the best a band-gain suppressor that restores the reference can do;
+- ``oracle mask toward dfn3(reference)`` (when ``dfn3`` is among the peers): the same bands' mask toward
+  DeepFilterNet3's output *of the clean reference* (its room tone and reverberation removed): the best a
+  band-gain model trained on cleaned targets (``mediacore train --clean-targets``) can do;
 - ``neural``: ``Denoise(backend="neural")`` (default floor, or ``--model``);
 - each peer, and its *band projection*: the noisy input times the 40-band gains that map it to the peer's
   output, i.e. how much of the peer's score a band-gain model could reach by imitating it.
@@ -81,6 +84,12 @@ def main(argv=None) -> int:
         add("reference", group, c16, c16, pause)
         irm = np.sqrt(band_power(S) / (band_power(S) + band_power(N) + 1e-12))
         add("oracle IRM (40 bands)", group, unspec(X * (bands.T @ np.maximum(irm, 1e-3)), n), c16, pause)
+        if "dfn3" in peers:
+            t = get_peer("dfn3")(c.astype(np.float32))
+            t16 = to_16k(align(t, estimate_delay(c, t, sr, 100.0), len(c)), sr)
+            g = np.sqrt(np.clip(band_power(spec(t16)) / (band_power(X) + 1e-12), 0.0, 1.0))
+            add("oracle mask toward dfn3(reference)", group, unspec(X * (bands.T @ np.maximum(g, 1e-3)), n), c16,
+                pause)
         y = Denoise(sample_rate=sr, backend="neural", model_path=args.model).run(x)
         add("neural", group, to_16k(y, sr), c16, pause)
         for p in peers:
