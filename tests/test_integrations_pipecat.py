@@ -131,7 +131,7 @@ def test_vad_analyzer_in_a_vad_processor_follows_speech_in_noise():
     assert on[speech].mean() > 0.75
 
 
-def test_default_analyzer_is_more_accurate_than_webrtc_on_raw_audio():
+def test_default_analyzer_is_more_accurate_than_webrtc_on_raw_or_denoised_audio():
     clean = example("clean", RATE)
     pcm = to_int16(example("noisy", RATE))
     speech = speech_mask(clean, RATE // 100, below_peak_db=25.0)
@@ -146,9 +146,9 @@ def test_default_analyzer_is_more_accurate_than_webrtc_on_raw_audio():
         conf = np.array([a.voice_confidence(pcm[i:i + n].tobytes()) for i in range(0, len(pcm) - n + 1, n)])
         truth = speech[: len(conf) * n].reshape(-1, n).mean(axis=1) > 0.5
         scores[name] = (((conf >= 0.7) == truth).mean(), conf[~truth].mean())
-    # at pipecat's default confidence threshold 0.7, more 20 ms windows right (measured 0.890 vs 0.850;
-    # webrtc on denoised audio 0.867, with less confidence in the pauses: 0.320 vs 0.337, although its
-    # decisions come 20 ms later, the denoiser's latency, and are scored against the undelayed reference)
-    assert scores["default"][0] > scores["raw webrtc"][0] + 0.03, scores
-    assert scores["denoised webrtc"][0] > scores["raw webrtc"][0], scores
-    assert scores["denoised webrtc"][1] < scores["raw webrtc"][1] - 0.01, scores
+    # at pipecat's default confidence threshold 0.7, more 20 ms windows right with the model's speech
+    # probability (measured with the shipped model: 0.880) than with webrtcvad on the raw audio (0.850) or on
+    # the denoised audio (0.853, its decisions 20 ms later, the denoiser's latency, scored against the
+    # undelayed reference; its mean confidence in the pauses, 0.345, is no lower than on raw audio, 0.337)
+    assert scores["default"][0] > scores["raw webrtc"][0] + 0.02, scores
+    assert scores["default"][0] > scores["denoised webrtc"][0] + 0.02, scores

@@ -186,4 +186,4 @@ def test_pitch_filter_lowers_the_noise_between_harmonics(sr, period):
     assert Denoise(sample_rate=sr, backend="neural", pitch_filter=False).backend_impl.options() == {
         "pitch_filter": False}
     assert si_sdr(tone, with_filter) > si_sdr(tone, without) + 0.15
-    assert si_sdr(tone, without) > si_sdr(tone, x) + 1.0
+    assert si_sdr(tone, without) > si_sdr(tone, x) + 0.5
