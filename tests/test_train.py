@@ -36,6 +36,9 @@ def test_room_options_are_checked(tmp_path, capsys):
     assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "bad"), "--steps", "1", "--p-reverb", "0.5",
                 "--rt60-lo", "1.0", "--rt60-hi", "0.5", *SMOKE_ARGS]) == 2
     assert "got RT60 (1.0, 0.5) s" in capsys.readouterr().err
+    assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "bad2"), "--steps", "1", "--p-clean", "1.5",
+                *SMOKE_ARGS]) == 2
+    assert "nearly clean examples must be in [0, 1], got 1.5" in capsys.readouterr().err
 
 
 def test_reverberation_splits_into_early_target_and_late_noise():

@@ -359,6 +359,8 @@ class Mixer:
         if not (0 < rt60_s[0] <= rt60_s[1] and rir_max_s > 0 and 0 <= tail_rms[0] <= tail_rms[1]):
             raise ValueError(f"Mixer: rooms need 0 < RT60 low <= high, a positive response length and "
                              f"0 <= tail low <= high; got RT60 {rt60_s} s, length {rir_max_s} s, tail {tail_rms}")
+        if not 0.0 <= p_clean <= 1.0:
+            raise ValueError(f"Mixer: the share of nearly clean examples must be in [0, 1], got {p_clean}")
         self.pool, self.rng = pool, np.random.default_rng(seed)
         self.p_reverb, self.rt60_s, self.rir_max_s, self.tail_rms = p_reverb, rt60_s, rir_max_s, tail_rms
         self.snr_db, self.p_clean, self.p_noise_only, self.p_mix = snr_db, p_clean, p_noise_only, p_mix
