@@ -48,11 +48,6 @@ def _teach_chunk(args):
     return [run_teacher(name, m) for m in mixes]
 
 
-def _clean_chunk(args):
-    name, items = args
-    return [run_teacher(name, x) for x in items]
-
-
 def item_key(speaker: str, index: int, x: np.ndarray) -> str:
     """Key of one pool utterance in a cleaned-speech set: speaker, index and a checksum of the
     samples, so a set made from another pool (or another seed's file choice) is never misread."""
@@ -68,7 +63,7 @@ def clean_speech(pool: Pool, speakers: list[str], teacher: str, jobs: int) -> di
         raise ValueError(f"no pool speaker starts with any of {speakers}; the pool has {sorted(pool.speakers)}")
     chunks = [(teacher, [x for _, _, x in chosen[j::jobs]]) for j in range(jobs)]
     with ProcessPoolExecutor(jobs) as ex:
-        parts = list(ex.map(_clean_chunk, chunks))
+        parts = list(ex.map(_teach_chunk, chunks))
     out = {}
     for j, part in enumerate(parts):
         for (s, i, x), y in zip(chosen[j::jobs], part):
