@@ -418,3 +418,32 @@ def test_a_widened_model_starts_as_its_parent_and_trains(tmp_path, capsys):
     assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "narrow"), "--steps", "1", "--hidden", "16",
                 "--init", str(parent / "model.pt"), *args]) == 2
     assert "can be widened, not narrowed" in capsys.readouterr().err
+
+
+def test_several_cleaned_sets_are_merged_and_an_overlap_is_refused(tmp_path, capsys):
+    pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
+    from mediacore.train.teacher import item_key, load_cleaned_sets
+
+    pool_dir = make_example_pool(tmp_path / "pool")
+    items = Pool(pool_dir, threads=1).speakers["example"]
+    assert len(items) == 2
+    paths = []
+    for i, (x, _) in enumerate(items):  # one set per utterance, each a scaled copy (stand-in for the teacher)
+        paths.append(tmp_path / f"set{i}.npz")
+        meta = json.dumps({"teacher": "test", "utterances": 1, "minutes": round(len(x) / SR / 60, 2)}).encode()
+        np.savez(paths[-1], meta=np.frombuffer(meta, np.uint8), **{item_key("example", i, x): 0.5 * x})
+    spec = f"{paths[0]},{paths[1]}"
+    merged, meta = load_cleaned_sets(spec)
+    assert sorted(merged) == sorted(item_key("example", i, x) for i, (x, _) in enumerate(items))
+    assert meta["utterances"] == 2 and [m["path"] for m in meta["sets"]] == [str(p) for p in paths]
+    assert load_cleaned_sets(str(paths[1]))[1] == {"path": str(paths[1]), "teacher": "test", "utterances": 1,
+                                                   "minutes": meta["sets"][1]["minutes"]}
+    with pytest.raises(ValueError, match=r"example\|0\|[0-9a-f]{8} is in more than one of the sets"):
+        load_cleaned_sets(f"{paths[0]},{paths[0]}")
+    assert cli(["train", "--pool", str(pool_dir), "--out", str(tmp_path / "run"), "--steps", "1",
+                "--clean-targets", spec, *SMOKE_ARGS]) == 0
+    conf = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert conf["clean_targets"]["utterances"] == 2 and len(conf["clean_targets"]["sets"]) == 2
+    assert cli(["train", "--pool", str(pool_dir), "--out", str(tmp_path / "bad"), "--steps", "1",
+                "--clean-targets", f"{paths[0]},{paths[0]}", *SMOKE_ARGS]) == 2
+    assert "in more than one of the sets" in capsys.readouterr().err

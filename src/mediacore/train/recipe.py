@@ -20,6 +20,7 @@ import torch
 
 from ..neural.bands import N_BANDS, N_MODEL_BINS
 from .data import Mixer, Pool
+from .teacher import load_cleaned_sets
 from .model import HOP, SR, BandGRU, Features, count_params, export_onnx, widen_state
 
 DEFAULTS = dict(seed=1, hidden=96, layers=2, batch=32, seconds=2.0, lr=2e-3, lr_final=1e-4, weight_decay=1e-5,
@@ -180,7 +181,7 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     # --rt60-lo/--rt60-hi/--rir-max-s/--tail-lo/--tail-hi (DEFAULTS entries): the synthetic rooms of
     # --p-reverb: RT60 range (s), longest response (s), tail energy re the direct path (the defaults are
     # the shipped stages' rooms; halls with RT60 ~2 s need --rir-max-s 2.5)
-    # --clean-targets SET (a DEFAULTS entry): a cleaned-speech set (python -m mediacore.train.teacher
+    # --clean-targets SET[,SET...] (a DEFAULTS entry): cleaned-speech sets (python -m mediacore.train.teacher
     # --clean-speech SPEAKERS): noisy examples of those speakers target the recording without its room;
     # --p-clean: the share of nearly clean examples (SNR 40-60 dB), whose target is the recording as it is
     # --mixture-ratio 1: band targets relative to the mixture's band power (see band_targets)
@@ -202,7 +203,7 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
         ap.error(str(exc))
     print(f"pool loaded in {time.time() - t0:.0f} s: {json.dumps(pool.summary())}", flush=True)
     try:
-        cleaned_set = np.load(cfg["clean_targets"]) if cfg["clean_targets"] else None
+        cleaned_set, cleaned_meta = load_cleaned_sets(cfg["clean_targets"]) if cfg["clean_targets"] else (None, None)
         mixer = Mixer(pool, seed=cfg["seed"], snr_db=(cfg["snr_lo"], cfg["snr_hi"]), p_reverb=cfg["p_reverb"],
                       p_clean=cfg["p_clean"],
                       rt60_s=(cfg["rt60_lo"], cfg["rt60_hi"]), rir_max_s=cfg["rir_max_s"],
@@ -282,8 +283,7 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
                 "command": f"{prog} " + " ".join(sys.argv[1:] if argv is None else argv),
                 "init": args.init, "init_config": init_conf,
                 "teacher": None if teacher is None else {"path": str(args.teacher), **teacher.meta},
-                "clean_targets": None if cleaned_set is None else {
-                    "path": cfg["clean_targets"], **json.loads(bytes(cleaned_set["meta"]).decode())},
+                "clean_targets": cleaned_meta,
                 "loss_history": hist[-50:], "final": final}
         (out / "config.json").write_text(json.dumps(conf, indent=1) + "\n")
 

@@ -54,6 +54,27 @@ def item_key(speaker: str, index: int, x: np.ndarray) -> str:
     return f"{speaker}|{index}|{zlib.crc32(np.ascontiguousarray(x, np.float32).tobytes()):08x}"
 
 
+def load_cleaned_sets(spec: str) -> tuple[dict[str, np.ndarray], dict]:
+    """Cleaned-speech sets named in ``spec`` (comma-separated .npz paths) merged into one mapping
+    key -> utterance, and a description for config.json (the one set's meta, or the sets' metas).
+    An utterance in two sets is refused: which cleaned version the model learnt from would be unclear."""
+    merged, metas = {}, []
+    for path in [p for p in spec.split(",") if p]:
+        with np.load(path) as z:
+            meta = json.loads(bytes(z["meta"]).decode()) if "meta" in z.files else {}
+            for k in z.files:
+                if k == "meta":
+                    continue
+                if k in merged:
+                    raise ValueError(f"cleaned utterance {k} is in more than one of the sets {spec}")
+                merged[k] = z[k]
+        metas.append({"path": path, **meta})
+    if len(metas) == 1:
+        return merged, metas[0]
+    return merged, {"path": spec, "utterances": len(merged),
+                    "minutes": round(sum(len(v) for v in merged.values()) / SR / 60, 2), "sets": metas}
+
+
 def clean_speech(pool: Pool, speakers: list[str], teacher: str, jobs: int) -> dict[str, np.ndarray]:
     """The teacher's output for every utterance of the pool speakers whose names start with one of
     ``speakers``: targets with the recordings' own room tone and reverberation removed."""
