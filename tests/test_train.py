@@ -447,3 +447,27 @@ def test_several_cleaned_sets_are_merged_and_an_overlap_is_refused(tmp_path, cap
     assert cli(["train", "--pool", str(pool_dir), "--out", str(tmp_path / "bad"), "--steps", "1",
                 "--clean-targets", f"{paths[0]},{paths[0]}", *SMOKE_ARGS]) == 2
     assert "in more than one of the sets" in capsys.readouterr().err
+
+
+def test_noise_weights_override_the_category_shares(tmp_path, capsys):
+    pool = Pool(make_example_pool(tmp_path / "pool"), threads=1)
+    default = Mixer(pool, seed=0)
+    shares = dict(zip(default.noise_names, default.noise_p))
+    assert shares["white"] == pytest.approx(0.03 / (0.03 + 0.40 + 0.06))  # NOISE_WEIGHTS, normalised
+    only_white = Mixer(pool, seed=0, noise_weights={"synthetic": 0.0, "babble_synth": 0.0})
+    assert dict(zip(only_white.noise_names, only_white.noise_p)) == {"white": 1.0, "synthetic": 0.0,
+                                                                     "babble_synth": 0.0}
+    tripled = Mixer(pool, seed=0, noise_weights={"white": 0.09})
+    assert dict(zip(tripled.noise_names, tripled.noise_p))["white"] == pytest.approx(0.09 / (0.09 + 0.46))
+    with pytest.raises(ValueError, match=r"noise weight crowd=0.1 needs .* categories are \['babble_synth', "):
+        Mixer(pool, seed=0, noise_weights={"crowd": 0.1})
+    with pytest.raises(ValueError, match="every noise category has weight 0"):
+        Mixer(pool, seed=0, noise_weights={"white": 0, "synthetic": 0, "babble_synth": 0})
+    pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
+    assert cli(["train", "--pool", str(tmp_path / "pool"), "--out",
+                str(tmp_path / "bad"), "--steps", "1", "--noise-weights", "white:0.5", *SMOKE_ARGS]) == 2
+    assert "--noise-weights: expected CATEGORY=WEIGHT, got 'white:0.5'" in capsys.readouterr().err
+    assert cli(["train", "--pool", str(tmp_path / "pool"), "--out", str(tmp_path / "run"), "--steps", "1",
+                "--noise-weights", "white=0.09", *SMOKE_ARGS]) == 0
+    conf = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert conf["config"]["noise_weights"] == "white=0.09"

@@ -36,10 +36,9 @@ DEFAULT_WEIGHT = 0.05
 
 
 def _group_weight(name: str, table: dict) -> float:
-    for k, v in table.items():
-        if name.startswith(k):
-            return v
-    return DEFAULT_WEIGHT
+    """The weight of the longest key that ``name`` starts with ("babble_synth" before "babble")."""
+    keys = [k for k in table if name.startswith(k)]
+    return table[max(keys, key=len)] if keys else DEFAULT_WEIGHT
 
 
 def _load(path, sr_out: int = SR) -> np.ndarray | None:
@@ -344,6 +343,9 @@ class Mixer:
     noise categories (held-out tests), ``exclude_speech`` speakers (by name prefix; e.g. reverberant recordings
     that would teach the model that room reverberation is speech).
 
+    ``noise_weights``: category (name prefix) -> share of the noise draws, overriding
+    ``NOISE_WEIGHTS`` (the shares are normalised over the categories present).
+
     ``cleaned``: a cleaned-speech set (``python -m mediacore.train.teacher --clean-speech``), the
     teacher's output for some speakers' utterances.  In a noisy example such an utterance's target
     is the cleaned version and the rest of the recording (its room tone and reverberation) joins the
@@ -355,7 +357,7 @@ class Mixer:
                  p_noise_only: float = 0.08, p_mix: float = 0.25, synth_bank: int = 240, p_reverb: float = 0.0,
                  rt60_s=(0.2, 0.9), rir_max_s: float = 1.0, tail_rms=(0.2, 0.6),
                  exclude_noise: tuple[str, ...] = (), exclude_speech: tuple[str, ...] = (),
-                 cleaned=None) -> None:
+                 cleaned=None, noise_weights: dict[str, float] | None = None) -> None:
         if not (0 < rt60_s[0] <= rt60_s[1] and rir_max_s > 0 and 0 <= tail_rms[0] <= tail_rms[1]):
             raise ValueError(f"Mixer: rooms need 0 < RT60 low <= high, a positive response length and "
                              f"0 <= tail low <= high; got RT60 {rt60_s} s, length {rir_max_s} s, tail {tail_rms}")
@@ -380,7 +382,14 @@ class Mixer:
                             if not any(c.startswith(e) for e in exclude_noise)]
         if not self.noise_names:
             raise ValueError(f"Mixer: every noise category is excluded by {exclude_noise}")
-        w = np.array([_group_weight(c, NOISE_WEIGHTS) for c in self.noise_names])
+        table = {**NOISE_WEIGHTS, **(noise_weights or {})}
+        for k, v in (noise_weights or {}).items():
+            if not v >= 0 or not any(c.startswith(k) for c in self.noise_names):
+                raise ValueError(f"Mixer: noise weight {k}={v} needs a weight >= 0 and a category of the pool "
+                                 f"starting with {k!r}; the categories are {sorted(self.noise_names)}")
+        w = np.array([_group_weight(c, table) for c in self.noise_names])
+        if not w.sum() > 0:
+            raise ValueError(f"Mixer: every noise category has weight 0 ({noise_weights})")
         self.noise_p = w / w.sum()
         self.cleaned = self._match_cleaned(cleaned) if cleaned is not None else {}
 

@@ -26,7 +26,7 @@ from .model import HOP, SR, BandGRU, Features, count_params, export_onnx, widen_
 DEFAULTS = dict(seed=1, hidden=96, layers=2, batch=32, seconds=2.0, lr=2e-3, lr_final=1e-4, weight_decay=1e-5,
                 snr_lo=-5.0, snr_hi=25.0, eq_db=6.0, above_bw_weight=0.2, spec_weight=4.0, vad_weight=0.05,
                 vad_threshold_db=-45.0, threads=1, max_minutes_per_speaker=20.0, stat_batches=8,
-                asym_weight=0.0, p_reverb=0.0, exclude_noise="", exclude_speech="", gate_db=0.0,
+                asym_weight=0.0, p_reverb=0.0, exclude_noise="", exclude_speech="", noise_weights="", gate_db=0.0,
                 teacher_frac=0.5, teacher_weight=1.0, teacher_max_snr=30.0, lookahead=0, fine_bins=0,
                 rt60_lo=0.2, rt60_hi=0.9, rir_max_s=1.0, tail_lo=0.2, tail_hi=0.6, clean_targets="",
                 p_clean=0.05, mixture_ratio=0)
@@ -111,6 +111,20 @@ class TeacherSet:
         return crop(self.speech), crop(self.noise), crop(self.teacher), self.bandwidth[idx], self.snr_db[idx]
 
 
+def _parse_weights(spec: str) -> dict[str, float]:
+    """'crowd=0.08,traffic=0.08' -> {'crowd': 0.08, 'traffic': 0.08} (--noise-weights)."""
+    out = {}
+    for item in (i for i in spec.split(",") if i):
+        name, eq, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--noise-weights: expected CATEGORY=WEIGHT, got {item!r}") from None
+        if not eq or not name.strip():
+            raise ValueError(f"--noise-weights: expected CATEGORY=WEIGHT, got {item!r}")
+    return out
+
+
 def _loss(model, feats, speech, noise, bw, h0, cfg, gen, teacher=None, alpha=None):
     """Training loss.  ``teacher`` (N, samples), ``alpha`` (N,): for rows with alpha > 0 the
     target (band gains and compressed magnitude) moves toward the teacher's output by alpha;
@@ -184,6 +198,7 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     # --clean-targets SET[,SET...] (a DEFAULTS entry): cleaned-speech sets (python -m mediacore.train.teacher
     # --clean-speech SPEAKERS): noisy examples of those speakers target the recording without its room;
     # --p-clean: the share of nearly clean examples (SNR 40-60 dB), whose target is the recording as it is
+    # --noise-weights CAT=W,...: shares of the noise categories, overriding data.NOISE_WEIGHTS
     # --mixture-ratio 1: band targets relative to the mixture's band power (see band_targets)
     for k, v in DEFAULTS.items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=v)
@@ -210,7 +225,7 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
                       tail_rms=(cfg["tail_lo"], cfg["tail_hi"]),
                       exclude_noise=tuple(c for c in cfg["exclude_noise"].split(",") if c),
                       exclude_speech=tuple(c for c in cfg["exclude_speech"].split(",") if c),
-                      cleaned=cleaned_set)
+                      cleaned=cleaned_set, noise_weights=_parse_weights(cfg["noise_weights"]))
     except (ValueError, OSError) as exc:
         ap.error(str(exc))
     gen = torch.Generator().manual_seed(cfg["seed"])
