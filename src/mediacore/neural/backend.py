@@ -33,7 +33,7 @@ from . import bands, kernels
 RATES = (16000, 48000)
 MODEL_FILE = "denoise_neural.onnx"
 #: sha256 of the shipped model file (checked at load)
-MODEL_SHA256 = "942adc346418c6511013ed417a0e3d0f376cc5b416d46ec428056782d35b1c7b"
+MODEL_SHA256 = "b9ecffd64f645b3468dfce51c7739cf3dd95107f470bd1ef50b84f7c98aab7cf"
 #: frames (10 ms each) over which `bypass` fades the suppression out or in
 BYPASS_RAMP_FRAMES = 10
 #: ONNX metadata key of the model's look-ahead in frames (written by mediacore.train.model.export_onnx)
