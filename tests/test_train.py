@@ -435,6 +435,8 @@ def test_several_cleaned_sets_are_merged_and_an_overlap_is_refused(tmp_path, cap
     spec = f"{paths[0]},{paths[1]}"
     merged, meta = load_cleaned_sets(spec)
     assert sorted(merged) == sorted(item_key("example", i, x) for i, (x, _) in enumerate(items))
+    for i, (x, _) in enumerate(items):  # each utterance from its own set, samples intact
+        np.testing.assert_array_equal(merged[item_key("example", i, x)], 0.5 * x)
     assert meta["utterances"] == 2 and [m["path"] for m in meta["sets"]] == [str(p) for p in paths]
     assert load_cleaned_sets(str(paths[1]))[1] == {"path": str(paths[1]), "teacher": "test", "utterances": 1,
                                                    "minutes": meta["sets"][1]["minutes"]}
@@ -467,6 +469,9 @@ def test_noise_weights_override_the_category_shares(tmp_path, capsys):
     assert cli(["train", "--pool", str(tmp_path / "pool"), "--out",
                 str(tmp_path / "bad"), "--steps", "1", "--noise-weights", "white:0.5", *SMOKE_ARGS]) == 2
     assert "--noise-weights: expected CATEGORY=WEIGHT, got 'white:0.5'" in capsys.readouterr().err
+    assert cli(["train", "--pool", str(tmp_path / "pool"), "--out", str(tmp_path / "bad"), "--steps", "1",
+                "--noise-weights", "=0.5", *SMOKE_ARGS]) == 2
+    assert "got '=0.5'" in capsys.readouterr().err
     assert cli(["train", "--pool", str(tmp_path / "pool"), "--out", str(tmp_path / "run"), "--steps", "1",
                 "--noise-weights", "white=0.09", *SMOKE_ARGS]) == 0
     conf = json.loads((tmp_path / "run" / "config.json").read_text())

@@ -115,13 +115,13 @@ def _parse_weights(spec: str) -> dict[str, float]:
     """'crowd=0.08,traffic=0.08' -> {'crowd': 0.08, 'traffic': 0.08} (--noise-weights)."""
     out = {}
     for item in (i for i in spec.split(",") if i):
-        name, eq, value = item.partition("=")
+        name, _, value = item.partition("=")
         try:
+            if not name.strip():
+                raise ValueError
             out[name.strip()] = float(value)
         except ValueError:
             raise ValueError(f"--noise-weights: expected CATEGORY=WEIGHT, got {item!r}") from None
-        if not eq or not name.strip():
-            raise ValueError(f"--noise-weights: expected CATEGORY=WEIGHT, got {item!r}")
     return out
 
 
