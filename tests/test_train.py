@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+from scipy import signal
 
 from mediacore.cli import main as cli
 from mediacore.train.data import SR, Mixer, Pool, detect_layout, reverberate, synth_rir
@@ -252,7 +253,18 @@ def test_teacher_set_is_aligned_denoised_and_trains(tmp_path, capsys):
     # two sets pool their examples (a second draw with another seed); example lengths must agree
     out2 = tmp_path / "teacher2.npz"
     assert teacher_main(["--pool", str(pool), "--out", str(out2), "--minutes", "0.1", "--seconds", "2",
-                         "--jobs", "1", "--seed", "8", "--p-reverb", "0"]) == 0
+                         "--jobs", "1", "--seed", "8", "--p-reverb", "0",
+                         "--noise-weights", "synthetic=0,babble_synth=0"]) == 0
+    z2 = np.load(out2)  # only the pool's white noise is left: flat spectra (synthetic noises are shaped)
+    assert json.loads(bytes(z2["meta"]).decode())["noise_weights"] == "synthetic=0,babble_synth=0"
+    psd = signal.welch(z2["noise"], fs=SR, nperseg=512)[1][:, 8:-8]
+    flatness = np.exp(np.log(psd).mean(1)) / psd.mean(1)
+    assert flatness.min() > 0.8, flatness
+    with pytest.raises(SystemExit) as exit_info:
+        teacher_main(["--pool", str(pool), "--out", str(tmp_path / "bad.npz"), "--minutes", "0.1",
+                      "--noise-weights", "crowd=0.1"])
+    assert exit_info.value.code == 2
+    assert "noise weight crowd=0.1 needs" in capsys.readouterr().err and not (tmp_path / "bad.npz").exists()
     assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "run2"), "--steps", "1", "--teacher",
                 f"{out},{out2}", *SMOKE_ARGS]) == 0
     conf = json.loads((tmp_path / "run2" / "config.json").read_text())

@@ -41,6 +41,20 @@ def _group_weight(name: str, table: dict) -> float:
     return table[max(keys, key=len)] if keys else DEFAULT_WEIGHT
 
 
+def parse_noise_weights(spec: str) -> dict[str, float]:
+    """'crowd=0.08,traffic=0.08' -> {'crowd': 0.08, 'traffic': 0.08} (--noise-weights)."""
+    out = {}
+    for item in (i for i in spec.split(",") if i):
+        name, _, value = item.partition("=")
+        try:
+            if not name.strip():
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--noise-weights: expected CATEGORY=WEIGHT, got {item!r}") from None
+    return out
+
+
 def _load(path, sr_out: int = SR) -> np.ndarray | None:
     if isinstance(path, tuple):  # (noisy, clean) pair: the noise is their difference
         noisy, clean = (_load(p, sr_out) for p in path)

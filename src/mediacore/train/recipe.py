@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..neural.bands import N_BANDS, N_MODEL_BINS
-from .data import Mixer, Pool
+from .data import Mixer, Pool, parse_noise_weights
 from .teacher import load_cleaned_sets
 from .model import HOP, SR, BandGRU, Features, count_params, export_onnx, widen_state
 
@@ -109,20 +109,6 @@ class TeacherSet:
         start = self.rng.integers(self.skip, self.speech.shape[1] - n + 1, batch_size)
         crop = lambda a: np.stack([a[i, s: s + n] for i, s in zip(idx, start)])  # noqa: E731
         return crop(self.speech), crop(self.noise), crop(self.teacher), self.bandwidth[idx], self.snr_db[idx]
-
-
-def _parse_weights(spec: str) -> dict[str, float]:
-    """'crowd=0.08,traffic=0.08' -> {'crowd': 0.08, 'traffic': 0.08} (--noise-weights)."""
-    out = {}
-    for item in (i for i in spec.split(",") if i):
-        name, _, value = item.partition("=")
-        try:
-            if not name.strip():
-                raise ValueError
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise ValueError(f"--noise-weights: expected CATEGORY=WEIGHT, got {item!r}") from None
-    return out
 
 
 def _loss(model, feats, speech, noise, bw, h0, cfg, gen, teacher=None, alpha=None):
@@ -225,7 +211,7 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
                       tail_rms=(cfg["tail_lo"], cfg["tail_hi"]),
                       exclude_noise=tuple(c for c in cfg["exclude_noise"].split(",") if c),
                       exclude_speech=tuple(c for c in cfg["exclude_speech"].split(",") if c),
-                      cleaned=cleaned_set, noise_weights=_parse_weights(cfg["noise_weights"]))
+                      cleaned=cleaned_set, noise_weights=parse_noise_weights(cfg["noise_weights"]))
     except (ValueError, OSError) as exc:
         ap.error(str(exc))
     gen = torch.Generator().manual_seed(cfg["seed"])

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-from .data import SR, Mixer, Pool
+from .data import SR, Mixer, Pool, parse_noise_weights
 
 TEACHERS = ("dfn3",)
 
@@ -104,6 +104,8 @@ def main(argv=None) -> int:
     ap.add_argument("--snr-hi", type=float, default=22.0)
     ap.add_argument("--p-reverb", type=float, default=0.25)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--noise-weights", default="", metavar="CAT=W,...",
+                    help="shares of the noise categories, as for `mediacore train --noise-weights`")
     ap.add_argument("--cache", default=None, help="npz cache of the decoded 16 kHz pool")
     ap.add_argument("--clean-speech", default=None, metavar="SPEAKERS",
                     help="instead of mixtures, run the teacher over every utterance of these pool speakers "
@@ -127,7 +129,11 @@ def main(argv=None) -> int:
         tmp.replace(out)
         print(f"{len(cleaned)} utterances ({meta['minutes']} min) in {time.time() - t0:.0f} s -> {out}", flush=True)
         return 0
-    mixer = Mixer(pool, seed=args.seed, snr_db=(args.snr_lo, args.snr_hi), p_reverb=args.p_reverb)
+    try:
+        mixer = Mixer(pool, seed=args.seed, snr_db=(args.snr_lo, args.snr_hi), p_reverb=args.p_reverb,
+                      noise_weights=parse_noise_weights(args.noise_weights))
+    except ValueError as exc:
+        ap.error(str(exc))
     n = int(args.seconds * SR) // 160 * 160
     count = max(1, int(args.minutes * 60 / args.seconds))
     speech, noise, bandwidth = mixer.batch(count, n)
