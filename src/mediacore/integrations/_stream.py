@@ -221,3 +221,17 @@ class StreamProcessor:
                                   f"{rate} Hz, got {pipe.sample_rate} Hz in, {pipe.output_sample_rate} Hz out")
             self._pipelines[fmt] = pipe
         return pipe
+
+
+class StreamFacts:
+    """What every framework adapter reports about the :class:`StreamProcessor` it owns as ``_stream``."""
+
+    _stream: StreamProcessor
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return self._stream.stats
+
+    @property
+    def delay_ms(self) -> float:
+        return self._stream.delay_ms

@@ -34,14 +34,14 @@ import numpy as np
 from ..errors import FormatError
 from . import require
 from ._async import AsyncProcessor
-from ._stream import PipelineFactory, StreamProcessor
+from ._stream import PipelineFactory, StreamFacts, StreamProcessor
 
 mediastreams = require("aiortc.mediastreams", "MediacoreTrack (aiortc)")
 
 _SCALE = {"s16": 32768.0, "s16p": 32768.0, "flt": 1.0, "fltp": 1.0}
 
 
-class MediacoreTrack(mediastreams.MediaStreamTrack):
+class MediacoreTrack(StreamFacts, mediastreams.MediaStreamTrack):
     """Audio track: ``source``'s frames, processed.
 
     Parameters
@@ -71,14 +71,6 @@ class MediacoreTrack(mediastreams.MediaStreamTrack):
         self.mix_to_mono = bool(mix_to_mono)
         self._stream = StreamProcessor(pipeline_factory=pipeline_factory, name="MediacoreTrack", **chain_options)
         self._async = AsyncProcessor(self._stream, offload=offload)
-
-    @property
-    def stats(self) -> dict[str, int]:
-        return self._stream.stats
-
-    @property
-    def delay_ms(self) -> float:
-        return self._stream.delay_ms
 
     def warm_up(self, *, sample_rate: int = 48000, num_channels: int = 1) -> None:
         """Build and run the pipeline now (default: aiortc's 48 kHz; mono when ``mix_to_mono``)."""

@@ -31,12 +31,12 @@ from __future__ import annotations
 from typing import Any
 
 from . import require
-from ._stream import PipelineFactory, StreamProcessor
+from ._stream import PipelineFactory, StreamFacts, StreamProcessor
 
 rtc = require("livekit.rtc", "MediacoreProcessor (LiveKit)")
 
 
-class MediacoreProcessor(rtc.FrameProcessor[rtc.AudioFrame]):
+class MediacoreProcessor(StreamFacts, rtc.FrameProcessor[rtc.AudioFrame]):
     """LiveKit frame processor: denoise (and level) each participant's audio.
 
     Parameters
@@ -76,14 +76,6 @@ class MediacoreProcessor(rtc.FrameProcessor[rtc.AudioFrame]):
     @enabled.setter
     def enabled(self, value: bool) -> None:
         self._enabled = bool(value)
-
-    @property
-    def stats(self) -> dict[str, int]:
-        return self._stream.stats
-
-    @property
-    def delay_ms(self) -> float:
-        return self._stream.delay_ms
 
     def _on_stream_info_updated(self, *, room_name: str, participant_identity: str,
                                 publication_sid: str) -> None:

@@ -40,7 +40,7 @@ from ..stages import VAD, Denoise, Resample
 from ..stages.vad import NEURAL_RATES
 from . import require
 from ._async import AsyncProcessor
-from ._stream import StreamProcessor
+from ._stream import StreamFacts, StreamProcessor
 
 require("pipecat", "MediacoreFilter (pipecat)")
 from pipecat.audio.filters.base_audio_filter import BaseAudioFilter  # noqa: E402
@@ -51,7 +51,7 @@ _CHAIN_OPTIONS = {name for name, p in inspect.signature(default_chain).parameter
                   if p.kind is p.KEYWORD_ONLY} - {"sample_rate", "num_channels"}
 
 
-class MediacoreFilter(BaseAudioFilter):
+class MediacoreFilter(StreamFacts, BaseAudioFilter):
     """pipecat ``BaseAudioFilter``: denoise (and level) the transport's input audio.
 
     Parameters
@@ -74,14 +74,6 @@ class MediacoreFilter(BaseAudioFilter):
         self._sample_rate: int | None = None
         self.enabled = True
         self._build()
-
-    @property
-    def stats(self) -> dict[str, int]:
-        return self._stream.stats
-
-    @property
-    def delay_ms(self) -> float:
-        return self._stream.delay_ms
 
     async def start(self, sample_rate: int) -> None:
         self._sample_rate = int(sample_rate)
