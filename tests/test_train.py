@@ -3,6 +3,7 @@ and the streaming ONNX export against the torch model."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -11,6 +12,7 @@ import soundfile as sf
 from scipy import signal
 
 from mediacore.cli import main as cli
+from mediacore.stages.denoise import Denoise
 from mediacore.train.data import SR, Mixer, Pool, detect_layout, reverberate, synth_rir
 from mediacore.train.smoke import SMOKE_ARGS, make_example_pool
 
@@ -158,6 +160,39 @@ def test_smoke_training_is_seeded_and_its_onnx_export_streams_like_torch(tmp_pat
                 "--init", str(runs[0] / "model.pt"), *SMOKE_ARGS]) == 0
     ft = json.loads((tmp_path / "ft" / "config.json").read_text())
     assert ft["init_config"]["command"] == conf["command"]
+
+
+def test_deep_filter_grows_from_a_band_model_and_exports(tmp_path, capsys):
+    torch = pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
+    from mediacore.train.export import load_model
+    from mediacore.train.export import main as export_main
+
+    pool = make_example_pool(tmp_path / "pool")
+    assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "band"), "--steps", "2", "--lookahead", "1",
+                *SMOKE_ARGS]) == 0
+    assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "df"), "--steps", "3", "--lookahead", "1",
+                "--df-bins", "20", "--df-taps", "3", "--init", str(tmp_path / "band" / "model.pt"), *SMOKE_ARGS]) == 0
+    conf = json.loads((tmp_path / "df" / "config.json").read_text())
+    assert conf["config"]["df_bins"] == 20 and conf["config"]["df_taps"] == 3
+    band, df = (torch.load(tmp_path / r / "model.pt") for r in ("band", "df"))
+    assert df["df.weight"].shape == (20 * 3 * 2, 32) and df["df_shape"].tolist() == [20, 3]
+    assert float(df["df.weight"].abs().max()) > 0  # started at zero; the spectral loss moved it
+    assert conf["params"] == sum(v.numel() for k, v in band.items() if "feat_" not in k) + 120 * 33
+    # the exporter reads the filter's shape from the state; the ONNX carries it for the runtime
+    model = load_model(str(tmp_path / "df" / "model.pt"))
+    assert (model.df_bins, model.df_taps) == (20, 3)
+    capsys.readouterr()
+    assert export_main(["--state", str(tmp_path / "df" / "model.pt"), "--out", str(tmp_path / "df.onnx")]) == 0
+    assert capsys.readouterr().out.strip() == hashlib.sha256((tmp_path / "df" / "model.onnx").read_bytes()).hexdigest()
+    st = Denoise(sample_rate=16000, backend="neural", model_path=str(tmp_path / "df.onnx"))
+    assert (st.backend_impl.df_bins, st.backend_impl.df_taps, st.latency) == (20, 3, 320)
+    # the newest tap must be the look-ahead frame the model has heard
+    assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "bad"), "--steps", "1", "--lookahead", "1",
+                "--df-bins", "20", "--df-taps", "1", *SMOKE_ARGS]) == 2
+    assert "--df-taps must be at least --lookahead + 1 = 2, got 1" in capsys.readouterr().err
+    assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "bad"), "--steps", "1",
+                "--df-bins", "200", *SMOKE_ARGS]) == 2
+    assert "deep filter needs 0 <= bins <= 161 and taps >= 1, got 200 bins" in capsys.readouterr().err
 
 
 def test_gated_targets_treat_the_recordings_own_hiss_as_noise():
@@ -315,7 +350,6 @@ def test_lookahead_model_declares_it_and_the_runtime_waits_for_it(tmp_path, caps
     pytest.importorskip("torch", reason="training needs the train extra: pip install 'mediacore[train]'")
     import onnxruntime as ort
 
-    from mediacore.stages.denoise import Denoise
 
     pool = make_example_pool(tmp_path / "pool")
     run = tmp_path / "la"
@@ -348,7 +382,6 @@ def test_fine_bins_model_starts_as_its_parent_and_the_runtime_computes_its_featu
 
     from mediacore.neural import bands, kernels
     from mediacore.neural.backend import NeuralBackend
-    from mediacore.stages.denoise import Denoise
     from mediacore.train.export import load_model
     from mediacore.train.model import BandGRU, Features
     from mediacore.train.smoke import streaming_onnx_gains

@@ -38,6 +38,8 @@ MODEL_SHA256 = "b9ecffd64f645b3468dfce51c7739cf3dd95107f470bd1ef50b84f7c98aab7cf
 BYPASS_RAMP_FRAMES = 10
 #: ONNX metadata key of the model's look-ahead in frames (written by mediacore.train.model.export_onnx)
 LOOKAHEAD_KEY = "lookahead_frames"
+#: ONNX metadata keys of a model with a deep filter: how many low bins, how many frames (taps)
+DF_BINS_KEY, DF_TAPS_KEY = "df_bins", "df_taps"
 
 
 def default_model_path() -> Path:
@@ -105,6 +107,12 @@ class NeuralBackend:
         self.win_len = 2 * self.hop
         meta = self.session.get_modelmeta().custom_metadata_map
         self.lookahead = int(meta.get(LOOKAHEAD_KEY, 0))
+        # deep filter (optional): complex taps over the last df_taps frames for the df_bins lowest bins
+        self.df_bins, self.df_taps = int(meta.get(DF_BINS_KEY, 0)), int(meta.get(DF_TAPS_KEY, 0))
+        self.outputs = ["gains", "speech_prob", "h_out"] + (["df"] if self.df_bins else [])
+        if self.df_bins and self.df_taps < self.lookahead + 1:
+            raise MediaCoreError(f"Denoise: neural model {path.name} has {self.df_taps} deep-filter taps, "
+                                 f"expected at least lookahead + 1 = {self.lookahead + 1}")
         self.latency = self.win_len - self.hop + self.lookahead * self.hop
         self.window = spectral.sqrt_hann(self.win_len, 2)
         self.n_bins = self.win_len // 2 + 1
@@ -145,6 +153,7 @@ class NeuralBackend:
         self.spec_wait = np.zeros((c, self.lookahead, self.n_bins), np.complex128)  # spectra awaiting their gains
         self.mix = np.full(c, self._mix_target)
         self.past = np.zeros((c, self.history))  # input history for the pitch filter
+        self.df_past = np.zeros((c, max(self.df_taps - 1, 0), self.df_bins), np.complex128)  # deep-filter history
 
     def process(self, x: np.ndarray, speech_prob: np.ndarray) -> np.ndarray:
         c, n = x.shape
@@ -156,7 +165,12 @@ class NeuralBackend:
         feats = np.empty((c, t, self.n_features), np.float32)
         kernels.analyse(x, self.hop, self.inbuf, self.window, self.lo, self.w, bands.N_BANDS, bands.LOG_EPS,
                         spec, feats)
-        gains, prob, self.h = self.session.run(None, {"features": feats, "h_in": self.h})
+        gains, prob, self.h, *df = self.session.run(self.outputs, {"features": feats, "h_in": self.h})
+        extra = np.zeros((c, t, self.df_bins), np.complex128)
+        if self.df_bins:  # before the look-ahead queue: step i's taps end at the newest frame it heard
+            frames = np.concatenate([self.df_past, spec[:, :, : self.df_bins]], axis=1)
+            kernels.deep_filter(frames, df[0], self.df_taps, extra)
+            self.df_past = np.ascontiguousarray(frames[:, t:])
         if self.lookahead:  # gains[t] belong to the spectrum `lookahead` frames before spec[t]
             queue = np.concatenate([self.spec_wait, spec], axis=1)
             spec, self.spec_wait = np.ascontiguousarray(queue[:, :t]), queue[:, t:].copy()
@@ -170,7 +184,8 @@ class NeuralBackend:
                                  self.pitch_fft, 1.0, self.floor, self.mix, self._mix_target,
                                  1.0 / BYPASS_RAMP_FRAMES)
             self.past = np.ascontiguousarray(buf[:, -self.history:])
-        kernels.synthesise(spec, gains, self.hop, self.ola, self.window, self.lo, self.w, bands.HIGH_FROM_BANDS,
-                           self.floor, self.shaping, self.mix, self._mix_target, 1.0 / BYPASS_RAMP_FRAMES, out)
+        kernels.synthesise(spec, gains, extra, self.hop, self.ola, self.window, self.lo, self.w,
+                           bands.HIGH_FROM_BANDS, self.floor, self.shaping, self.mix, self._mix_target,
+                           1.0 / BYPASS_RAMP_FRAMES, out)
         speech_prob[...] = prob
         return out

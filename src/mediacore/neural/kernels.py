@@ -66,13 +66,15 @@ def analyse(x, hop, inbuf, window, lo, w, n_bands, log_eps, spec, feats):
 
 
 @njit(cache=True, nogil=True)
-def synthesise(spec, gains, hop, ola, window, lo, w, high_from, floor, shaping, mix, mix_target, mix_step, out):
+def synthesise(spec, gains, extra, hop, ola, window, lo, w, high_from, floor, shaping, mix, mix_target, mix_step,
+               out):
     """Apply band gains (channels, T, bands) to ``spec``, inverse FFT, overlap-add into ``out`` (channels, T*hop).
 
     Bin gains: interpolated band gains below 8 kHz; above, the mean of the last
     ``high_from`` band gains; never below ``floor``; times ``shaping``.
+    ``extra`` (channels, T, K): the deep filter's term, added to the lowest K bins.
     ``mix`` (channels) ramps toward ``mix_target`` by ``mix_step`` per frame:
-    the applied gain is ``1 - mix * (1 - g)`` (a click-free bypass at 0).
+    the applied gain is ``1 - mix * (1 - g)`` and the added term ``mix * extra`` (a click-free bypass at 0).
     """
     n_ch, n_frames, n_bins = spec.shape
     n_bands = gains.shape[2]
@@ -91,6 +93,8 @@ def synthesise(spec, gains, hop, ola, window, lo, w, high_from, floor, shaping, 
                 g = w[k] * gains[c, t, lo[k]] + (1.0 - w[k]) * gains[c, t, lo[k] + 1]
                 g = 1.0 - m * (1.0 - max(g, floor))
                 s[k] = spec[c, t, k] * (g * shaping[k] * win_len)
+            for k in range(extra.shape[2]):
+                s[k] += extra[c, t, k] * (m * shaping[k] * win_len)
             if n_bins > n_model:
                 gh = 0.0
                 for b in range(n_bands - high_from, n_bands):
@@ -99,6 +103,23 @@ def synthesise(spec, gains, hop, ola, window, lo, w, high_from, floor, shaping, 
                 for k in range(n_model, n_bins):
                     s[k] = spec[c, t, k] * (gh * shaping[k] * win_len)
             overlap_add(np.fft.irfft(s, win_len), window, ola, c, out, t * hop, hop)
+
+
+@njit(cache=True, nogil=True)
+def deep_filter(frames, coefs, taps, extra):
+    """The deep filter's term: ``extra[c, t, k] = sum_j (coefs[c, t, (k*taps + j)*2] + i coefs[.. + 1])
+    * frames[c, t + j, k]``: complex taps over the analysis spectra of the ``taps`` frames ending at the
+    newest frame step t has heard (``frames`` (channels, taps - 1 + T, K): the taps - 1 before the block,
+    then the block's own)."""
+    n_ch, n_frames, n_bins = extra.shape
+    for c in range(n_ch):
+        for t in range(n_frames):
+            for k in range(n_bins):
+                acc = 0j
+                for j in range(taps):
+                    i = (k * taps + j) * 2
+                    acc += complex(coefs[c, t, i], coefs[c, t, i + 1]) * frames[c, t + j, k]
+                extra[c, t, k] = acc
 
 
 @njit(cache=True, nogil=True)

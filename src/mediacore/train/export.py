@@ -22,7 +22,8 @@ def load_model(state_path: str) -> BandGRU:
     sd = torch.load(state_path, map_location="cpu")
     hidden = sd["inp.weight"].shape[0]
     layers = sum(1 for k in sd if k.startswith("gru.weight_ih_l"))
-    model = BandGRU(hidden=hidden, layers=layers, fine_bins="inp_fine.weight" in sd)
+    df_bins, df_taps = (int(v) for v in sd["df_shape"]) if "df_shape" in sd else (0, 3)
+    model = BandGRU(hidden=hidden, layers=layers, fine_bins="inp_fine.weight" in sd, df_bins=df_bins, df_taps=df_taps)
     model.load_state_dict(sd)
     return model.eval()
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..dsp.spectral import sqrt_hann
-from ..neural.backend import LOOKAHEAD_KEY
+from ..neural.backend import DF_BINS_KEY, DF_TAPS_KEY, LOOKAHEAD_KEY
 from ..neural.bands import LOG_EPS, N_BANDS, N_MODEL_BINS, band_matrix
 
 SR = 16000
@@ -30,10 +30,15 @@ class BandGRU(nn.Module):
     model leaves its function unchanged until fine-tuning teaches it to use them.
     """
 
-    def __init__(self, n_bands: int = N_BANDS, hidden: int = 96, layers: int = 2, fine_bins: bool = False) -> None:
+    def __init__(self, n_bands: int = N_BANDS, hidden: int = 96, layers: int = 2, fine_bins: bool = False,
+                 df_bins: int = 0, df_taps: int = 3) -> None:
         super().__init__()
         self.n_bands, self.hidden, self.layers = n_bands, hidden, layers
         self.n_fine = N_MODEL_BINS if fine_bins else 0
+        if not (0 <= df_bins <= N_MODEL_BINS and df_taps >= 1):
+            raise ValueError(f"BandGRU: deep filter needs 0 <= bins <= {N_MODEL_BINS} and taps >= 1, "
+                             f"got {df_bins} bins, {df_taps} taps")
+        self.df_bins, self.df_taps = df_bins, (df_taps if df_bins else 0)
         self.register_buffer("feat_mean", torch.zeros(n_bands + self.n_fine))
         self.register_buffer("feat_std", torch.ones(n_bands + self.n_fine))
         self.inp = nn.Linear(n_bands, hidden)
@@ -43,6 +48,13 @@ class BandGRU(nn.Module):
         self.gru = nn.GRU(hidden, hidden, num_layers=layers, batch_first=True)
         self.out = nn.Linear(hidden + n_bands, n_bands)
         self.vad = nn.Linear(hidden, 1)
+        if self.df_bins:
+            # complex filter taps per low bin, added to the gain path; zero at the start, so a band model
+            # given a deep filter computes the same function until training teaches the filter
+            self.df = nn.Linear(hidden, self.df_bins * self.df_taps * 2)
+            nn.init.zeros_(self.df.weight)
+            nn.init.zeros_(self.df.bias)
+            self.register_buffer("df_shape", torch.tensor([self.df_bins, self.df_taps]))
 
     @property
     def n_features(self) -> int:
@@ -57,10 +69,18 @@ class BandGRU(nn.Module):
         y, h_out = self.gru(torch.tanh(pre), h)
         gains = torch.sigmoid(self.out(torch.cat([y, zb], dim=-1)))
         prob = torch.sigmoid(self.vad(y))[..., 0]
+        if self.df_bins:
+            return gains, prob, h_out, self.df(y)
         return gains, prob, h_out
 
     def load_band_model(self, state: dict) -> None:
-        """Load a state dict; a band-only state into a ``fine_bins`` model keeps the new input path at zero."""
+        """Load a state dict; a band-only state into a ``fine_bins`` model keeps the new input path at zero,
+        a state without a deep filter into a ``df_bins`` model keeps the filter at zero."""
+        if self.df_bins and "df.weight" not in state:
+            state = dict(state)
+            own = self.state_dict()
+            for key in ("df.weight", "df.bias", "df_shape"):
+                state[key] = own[key].clone()
         if self.n_fine and "inp_fine.weight" not in state:
             state = dict(state)
             for key in ("feat_mean", "feat_std"):  # the bin statistics are measured afresh by the caller
@@ -71,7 +91,8 @@ class BandGRU(nn.Module):
     def macs_per_frame(self) -> int:
         h, b = self.hidden, self.n_bands
         gru = self.layers * 3 * (h * h + h * h)
-        return (b + self.n_fine) * h + gru + (h + b) * b + h + 2 * b * N_MODEL_BINS  # + band pooling, interpolation
+        df = self.df_bins * self.df_taps * 2 * (h + 4)  # the filter's head and its complex taps
+        return (b + self.n_fine) * h + gru + (h + b) * b + h + 2 * b * N_MODEL_BINS + df  # + pooling, interpolation
 
 
 class Features(nn.Module):
@@ -103,6 +124,21 @@ class Features(nn.Module):
         return gains @ self.bands
 
 
+def deep_filter(spec: torch.Tensor, coefs: torch.Tensor, bins: int, taps: int) -> torch.Tensor:
+    """Torch twin of :func:`mediacore.neural.kernels.deep_filter`: the filter's term for each step.
+
+    ``spec`` (N, T, >= bins) complex analysis spectra, ``coefs`` (N, T, bins * taps * 2) the model's
+    output at step t, which has heard frames up to t -> (N, T, bins) complex,
+    ``sum_j (coefs[t, k, j, 0] + i coefs[t, k, j, 1]) * spec[t - taps + 1 + j, k]`` (frames before the
+    first are zero).
+    """
+    n, t = coefs.shape[:2]
+    c = coefs.reshape(n, t, bins, taps, 2)
+    c = torch.complex(c[..., 0], c[..., 1])
+    past = torch.nn.functional.pad(spec[..., :bins], (0, 0, taps - 1, 0))  # (N, T + taps - 1, bins)
+    return sum(c[..., j] * past[:, j: j + t] for j in range(taps))
+
+
 def export_onnx(model: BandGRU, path: str, lookahead: int = 0) -> None:
     """Streaming ONNX: features (N, T, B), h_in (layers, N, H) -> gains, speech_prob, h_out.
 
@@ -112,16 +148,19 @@ def export_onnx(model: BandGRU, path: str, lookahead: int = 0) -> None:
     model = model.eval()
     n, t = 2, 3
     args = (torch.zeros(n, t, model.n_features), torch.zeros(model.layers, n, model.hidden))
-    torch.onnx.export(model, args, path, dynamo=False, opset_version=17,
-                      input_names=["features", "h_in"], output_names=["gains", "speech_prob", "h_out"],
-                      dynamic_axes={"features": {0: "streams", 1: "frames"}, "h_in": {1: "streams"},
-                                    "gains": {0: "streams", 1: "frames"},
-                                    "speech_prob": {0: "streams", 1: "frames"}, "h_out": {1: "streams"}})
-    if lookahead:
+    outputs = ["gains", "speech_prob", "h_out"] + (["df"] if model.df_bins else [])
+    axes = {"features": {0: "streams", 1: "frames"}, "h_in": {1: "streams"}, "gains": {0: "streams", 1: "frames"},
+            "speech_prob": {0: "streams", 1: "frames"}, "h_out": {1: "streams"}, "df": {0: "streams", 1: "frames"}}
+    torch.onnx.export(model, args, path, dynamo=False, opset_version=17, input_names=["features", "h_in"],
+                      output_names=outputs, dynamic_axes={k: v for k, v in axes.items() if k != "df" or model.df_bins})
+    props = {LOOKAHEAD_KEY: str(int(lookahead))} if lookahead else {}
+    if model.df_bins:
+        props.update({DF_BINS_KEY: str(model.df_bins), DF_TAPS_KEY: str(model.df_taps)})
+    if props:
         import onnx
 
         proto = onnx.load(path)
-        onnx.helper.set_model_props(proto, {LOOKAHEAD_KEY: str(int(lookahead))})
+        onnx.helper.set_model_props(proto, props)
         onnx.save(proto, path)
 
 
@@ -167,4 +206,4 @@ def count_params(model: nn.Module) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
 
-__all__ = ["BandGRU", "Features", "export_onnx", "widen_state", "count_params", "SR", "HOP", "WIN", "LOOKAHEAD_KEY"]
+__all__ = ["BandGRU", "Features", "export_onnx", "widen_state", "count_params", "deep_filter", "SR", "HOP", "WIN", "LOOKAHEAD_KEY"]

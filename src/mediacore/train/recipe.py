@@ -21,7 +21,7 @@ import torch
 from ..neural.bands import N_BANDS, N_MODEL_BINS
 from .data import Mixer, Pool, parse_noise_weights
 from .teacher import load_cleaned_sets
-from .model import HOP, SR, BandGRU, Features, count_params, export_onnx, widen_state
+from .model import HOP, SR, BandGRU, Features, count_params, deep_filter, export_onnx, widen_state
 
 DEFAULTS = dict(seed=1, hidden=96, layers=2, batch=32, seconds=2.0, lr=2e-3, lr_final=1e-4, weight_decay=1e-5,
                 snr_lo=-5.0, snr_hi=25.0, eq_db=6.0, above_bw_weight=0.2, spec_weight=4.0, vad_weight=0.05,
@@ -29,7 +29,7 @@ DEFAULTS = dict(seed=1, hidden=96, layers=2, batch=32, seconds=2.0, lr=2e-3, lr_
                 asym_weight=0.0, p_reverb=0.0, exclude_noise="", exclude_speech="", noise_weights="", gate_db=0.0,
                 teacher_frac=0.5, teacher_weight=1.0, teacher_max_snr=30.0, lookahead=0, fine_bins=0,
                 rt60_lo=0.2, rt60_hi=0.9, rir_max_s=1.0, tail_lo=0.2, tail_hi=0.6, clean_targets="",
-                p_clean=0.05, mixture_ratio=0)
+                p_clean=0.05, mixture_ratio=0, df_bins=0, df_taps=3)
 
 
 def _eq_curves(rng: torch.Generator, batch: int, n_bins: int, eq_db: float) -> torch.Tensor:
@@ -123,10 +123,12 @@ def _loss(model, feats, speech, noise, bw, h0, cfg, gen, teacher=None, alpha=Non
         s_spec = s_spec * for_rows(_eq_curves(gen, speech.shape[0], N_MODEL_BINS, cfg["eq_db"]))
         n_spec = n_spec * for_rows(_eq_curves(gen, speech.shape[0], N_MODEL_BINS, cfg["eq_db"]))
     x_spec = s_spec + n_spec
-    gains, prob, _ = model(feats.inputs(x_spec, model.n_fine > 0), h0)
+    gains, prob, _, *df = model(feats.inputs(x_spec, model.n_fine > 0), h0)
+    df_term = deep_filter(x_spec, df[0], model.df_bins, model.df_taps) if model.df_bins else None
     la = cfg["lookahead"]
     if la:  # the output at frame t is for frame t - la: the model has heard la frames past it
         gains, prob = gains[:, la:], prob[:, la:]
+        df_term = df_term[:, la:] if df_term is not None else None
         cut = lambda v: v[:, :-la]  # noqa: E731
         s_spec, n_spec, x_spec = cut(s_spec), cut(n_spec), cut(x_spec)
         if teacher is not None:
@@ -148,7 +150,12 @@ def _loss(model, feats, speech, noise, bw, h0, cfg, gen, teacher=None, alpha=Non
         # DNSMOS BAK) punish most, so it costs more than the same error below the target
         l_band = l_band + cfg["asym_weight"] * (w_bands * torch.relu(gains - target) ** 2).mean()
     g_bins = feats.to_bins(gains)
-    y_mag = (g_bins * x_spec.abs() + 1e-9) ** 0.3
+    if df_term is None:
+        y_mag = (g_bins * x_spec.abs() + 1e-9) ** 0.3
+    else:  # the deep filter adds its term to the lowest bins (the band loss keeps the gains on their targets)
+        k = model.df_bins
+        y = torch.cat([g_bins[..., :k] * x_spec[..., :k] + df_term, g_bins[..., k:] * x_spec[..., k:]], dim=-1)
+        y_mag = (y.real ** 2 + y.imag ** 2 + 1e-18) ** 0.15
     l_spec = (w_bins[:, None, :] * (y_mag - s_mag) ** 2).mean() * 10
     frame_db = 10 * torch.log10(es.sum(-1) + 1e-12)
     vad_t = (frame_db > cfg["vad_threshold_db"] + 10 * math.log10(1 / 320 ** 2 * 160)).float()
@@ -186,6 +193,8 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     # --p-clean: the share of nearly clean examples (SNR 40-60 dB), whose target is the recording as it is
     # --noise-weights CAT=W,...: shares of the noise categories, overriding data.NOISE_WEIGHTS
     # --mixture-ratio 1: band targets relative to the mixture's band power (see band_targets)
+    # --df-bins K --df-taps N: a deep filter for the K lowest bins (complex taps over the last N frames,
+    # the newest being the look-ahead frame), trained by the spectral loss; 0 bins: none
     for k, v in DEFAULTS.items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=v)
     args = ap.parse_args(argv)
@@ -229,7 +238,13 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     n = int(cfg["seconds"] * SR) // HOP * HOP
     if cfg["fine_bins"] not in (0, 1):
         ap.error(f"--fine-bins must be 0 or 1, got {cfg['fine_bins']}")
-    model = BandGRU(N_BANDS, cfg["hidden"], cfg["layers"], fine_bins=bool(cfg["fine_bins"]))
+    if cfg["df_bins"] and cfg["df_taps"] < cfg["lookahead"] + 1:
+        ap.error(f"--df-taps must be at least --lookahead + 1 = {cfg['lookahead'] + 1}, got {cfg['df_taps']}")
+    try:
+        model = BandGRU(N_BANDS, cfg["hidden"], cfg["layers"], fine_bins=bool(cfg["fine_bins"]),
+                        df_bins=cfg["df_bins"], df_taps=cfg["df_taps"])
+    except ValueError as exc:
+        ap.error(str(exc))
     feats = Features()
     init, init_conf = None, None
     if args.init:
