@@ -19,6 +19,11 @@ Groups: the dev speakers whose references are reverberant room recordings (``fil
 Also prints the output level in the clean reference's pauses (frames 50 dB under its loudest), where
 suppressors differ most.
 
+With ``--splice 250,500,1000`` it prints only a splice table instead: for the noisy clips at ``--splice-snr``
+(default -5 dB, where the gap to the peers lies), DNSMOS of each peer, of neural, and of the two outputs joined
+in the STFT at each frequency (neural below it and the peer above, and the reverse): which part of the
+spectrum carries a peer's lead.
+
 Then, per clean-only clip (the input *is* the reference), each system's OVRL, PESQ-WB and level change in
 the reference's active frames (within 30 dB of its loudest): on the reverberant references it shows what
 the peers' OVRL there is made of (removing the reverberation the reference contains) and what that costs
@@ -46,6 +51,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default=None, help="neural model to score (default: the shipped one)")
     ap.add_argument("--group-prefix", default="fillets", help="speaker prefix of the reverberant group")
     ap.add_argument("--clean-only", action="store_true", help="only the clean-only table (~1 min)")
+    ap.add_argument("--splice", default="", metavar="HZ,HZ", help="only the splice table, at these frequencies")
+    ap.add_argument("--splice-snr", type=float, default=-5.0, help="input SNR of the clips the splice table uses")
     args = ap.parse_args(argv)
 
     from scipy.signal import istft, stft
@@ -72,6 +79,9 @@ def main(argv=None) -> int:
         if pause.any():
             pauses.setdefault(name, []).append(float(np.mean(_frames_db(y16)[: len(pause)][pause])))
 
+    if args.splice:
+        return splice_table(rows, corpus, peers, [float(f) for f in args.splice.split(",") if f], args.splice_snr,
+                            args.model)
     for r in ([] if args.clean_only else rows):
         x, sr = load_audio(corpus / r["noisy"])
         c, _ = load_audio(corpus / r["clean"])
@@ -126,6 +136,45 @@ def main(argv=None) -> int:
             cells.append("%.2f / %.2f / %+.1f" % row)
         print(f"| {r['id']} | {r['speaker']} | " + " | ".join(cells) + " |")
     print("| mean | | " + " | ".join("%.2f / %.2f / %+.1f" % tuple(np.mean(v, axis=0)) for v in means.values()) + " |")
+    return 0
+
+
+def splice_table(rows, corpus, peers, freqs, snr_db, model) -> int:
+    from scipy.signal import istft, stft
+
+    from mediacore.bench.corpus import load_audio
+    from mediacore.bench.metrics import align, dnsmos, estimate_delay, to_16k
+    from mediacore.bench.peers import get_peer
+    from mediacore.stages.denoise import Denoise
+
+    chosen = [r for r in rows if float(r["snr_db"]) == snr_db]
+    if not chosen:
+        raise SystemExit(f"ovrl_ceiling: no noisy clip at {snr_db} dB SNR")
+    spec = lambda v: stft(v, 16000, nperseg=320, noverlap=160)[2]  # noqa: E731
+    bins = np.arange(161) * 50.0
+    scores: dict[str, list] = {}
+    for r in chosen:
+        x, sr = load_audio(corpus / r["noisy"])
+        c, _ = load_audio(corpus / r["clean"])
+        y = Denoise(sample_rate=sr, backend="neural", model_path=model).run(x)
+        ours = to_16k(align(y, estimate_delay(c, y, sr, 100.0), len(c)), sr)
+        scores.setdefault("neural", []).append(dnsmos(ours))
+        for p in peers:
+            y = get_peer(p)(x.astype(np.float32))
+            theirs = to_16k(align(y, estimate_delay(c, y, sr, 100.0), len(c)), sr)
+            scores.setdefault(p, []).append(dnsmos(theirs))
+            A, B = spec(ours), spec(theirs)
+            for f in freqs:
+                low = (bins < f)[:, None]
+                for name, s in ((f"neural below {f:g} Hz + {p} above", np.where(low, A, B)),
+                                (f"{p} below {f:g} Hz + neural above", np.where(low, B, A))):
+                    joined = istft(s, 16000, nperseg=320, noverlap=160)[1][: len(ours)].astype(np.float32)
+                    scores.setdefault(name, []).append(dnsmos(joined))
+    print(f"{len(chosen)} noisy clips at {snr_db:g} dB SNR")
+    print("| output | SIG | BAK | OVRL |")
+    print("|---|---:|---:|---:|")
+    for name, ds in scores.items():
+        print(f"| {name} | " + " | ".join(f"{np.mean([d[k] for d in ds]):.2f}" for k in ("SIG", "BAK", "OVRL")) + " |")
     return 0
 
 
