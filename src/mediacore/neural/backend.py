@@ -33,7 +33,7 @@ from . import bands, kernels
 RATES = (16000, 48000)
 MODEL_FILE = "denoise_neural.onnx"
 #: sha256 of the shipped model file (checked at load)
-MODEL_SHA256 = "b9ecffd64f645b3468dfce51c7739cf3dd95107f470bd1ef50b84f7c98aab7cf"
+MODEL_SHA256 = "57279090382a2ff282bea567d1de81f250e6942da94c01c7669f25852798bea5"
 #: frames (10 ms each) over which `bypass` fades the suppression out or in
 BYPASS_RAMP_FRAMES = 10
 #: ONNX metadata key of the model's look-ahead in frames (written by mediacore.train.model.export_onnx)
