@@ -108,10 +108,12 @@ class NeuralBackend:
         if not 0.25 <= float(gain_exponent) <= 4.0:
             raise ParameterError(f"Denoise: gain_exponent must be in [0.25, 4], got {gain_exponent}")
         self.gain_exponent = float(gain_exponent)
-        if speech_floor_db is not None and not 0.0 <= float(speech_floor_db) <= 80.0:
-            raise ParameterError(f"Denoise: speech_floor_db must be in [0, 80] dB or None, got {speech_floor_db}")
-        self.speech_floor_db = None if speech_floor_db is None else float(speech_floor_db)
-        self.speech_floor = 0.0 if speech_floor_db is None else 10.0 ** (-float(speech_floor_db) / 20.0)
+        if speech_floor_db is not None:
+            if not isinstance(speech_floor_db, (int, float)) or not 0.0 <= speech_floor_db <= 80.0:
+                raise ParameterError(f"Denoise: speech_floor_db must be in [0, 80] dB or None, got {speech_floor_db!r}")
+            speech_floor_db = float(speech_floor_db)
+        self.speech_floor_db = speech_floor_db
+        self.speech_floor = 0.0 if speech_floor_db is None else 10.0 ** (-speech_floor_db / 20.0)
         self.pitch_filter = bool(pitch_filter)
         path = default_model_path() if model_path is None else Path(model_path)
         sha = MODEL_SHA256 if model_path is None else model_sha256
