@@ -230,6 +230,10 @@ def test_speech_floor_option_is_checked_and_reported():
         Denoise(sample_rate=48000, backend="neural", speech_floor_db=-3)
     with pytest.raises(ParameterError, match="speech_floor_db .* got 'loud'"):
         Denoise(sample_rate=48000, backend="neural", speech_floor_db="loud")
+    with pytest.raises(ParameterError, match="speech_floor_db .* got True"):
+        Denoise(sample_rate=48000, backend="neural", speech_floor_db=True)
+    assert Denoise(sample_rate=48000, backend="neural",
+                   speech_floor_db=np.float32(12)).backend_impl.options() == {"speech_floor_db": 12.0}
     assert Denoise(sample_rate=48000, backend="neural").backend_impl.options() == {}
     assert Denoise(sample_rate=48000, backend="neural", speech_floor_db=None).backend_impl.options() == {
         "speech_floor_db": None}

@@ -21,6 +21,7 @@ Register with ``register_backend("neural", NeuralBackend)``.
 from __future__ import annotations
 
 import hashlib
+import numbers
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,8 @@ LOOKAHEAD_KEY = "lookahead_frames"
 DF_BINS_KEY, DF_TAPS_KEY = "df_bins", "df_taps"
 #: default ``speech_floor_db``: in a frame whose speech probability is 1, no band is turned down by more
 #: than this (see NeuralBackend).  Chosen on the dev set (18-20 dB with sharpness 4-8 all gave OVRL
-#: 2.927-2.931 against 2.888 without; models/README.md, "Speech floor")
+#: 2.927-2.931 against 2.888 without); on sets of new speech or new noise it still adds +0.02 OVRL, on the
+#: training material it is neutral (benchmarks/cross_sets.py; models/README.md, "Speech floor")
 SPEECH_FLOOR_DB = 20.0
 #: the speech floor scales with speech_prob ** SPEECH_FLOOR_SHARPNESS, so it acts only where the model is
 #: confident: at p = 0.9 it sits 5.5 dB lower, at p = 0.5 36 dB lower, at p = 0.3 below the 80 dB default floor
@@ -109,7 +111,8 @@ class NeuralBackend:
             raise ParameterError(f"Denoise: gain_exponent must be in [0.25, 4], got {gain_exponent}")
         self.gain_exponent = float(gain_exponent)
         if speech_floor_db is not None:
-            if not isinstance(speech_floor_db, (int, float)) or not 0.0 <= speech_floor_db <= 80.0:
+            if (not isinstance(speech_floor_db, numbers.Real) or isinstance(speech_floor_db, bool)
+                    or not 0.0 <= speech_floor_db <= 80.0):
                 raise ParameterError(f"Denoise: speech_floor_db must be in [0, 80] dB or None, got {speech_floor_db!r}")
             speech_floor_db = float(speech_floor_db)
         self.speech_floor_db = speech_floor_db
