@@ -186,11 +186,16 @@ def test_pitch_filter_lowers_the_noise_between_harmonics(sr, period):
     tone, x = _voiced(sr, period)
     assert Denoise(sample_rate=sr, backend="neural", pitch_filter=False).backend_impl.options() == {
         "pitch_filter": False}
-    for floor_db in (None, 20.0):
-        with_filter = Denoise(sample_rate=sr, backend="neural", speech_floor_db=floor_db).run(x)
-        without = Denoise(sample_rate=sr, backend="neural", pitch_filter=False, speech_floor_db=floor_db).run(x)
-        assert si_sdr(tone, with_filter) > si_sdr(tone, without) + 0.1
-        assert si_sdr(tone, with_filter) > si_sdr(tone, x) + 0.5
+    # floor off: the margins this test held before the speech floor existed
+    with_filter = Denoise(sample_rate=sr, backend="neural", speech_floor_db=None).run(x)
+    without = Denoise(sample_rate=sr, backend="neural", pitch_filter=False, speech_floor_db=None).run(x)
+    assert si_sdr(tone, with_filter) > si_sdr(tone, without) + 0.15
+    assert si_sdr(tone, without) > si_sdr(tone, x) + 0.5
+    # the defaults (speech floor on): the filter still lowers the noise the floor lets through
+    with_filter = Denoise(sample_rate=sr, backend="neural").run(x)
+    without = Denoise(sample_rate=sr, backend="neural", pitch_filter=False).run(x)
+    assert si_sdr(tone, with_filter) > si_sdr(tone, without) + 0.1
+    assert si_sdr(tone, with_filter) > si_sdr(tone, x) + 0.5
 
 
 class _FixedModel:
