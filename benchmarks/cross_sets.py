@@ -6,7 +6,9 @@ builds three sets of 48 mixtures (48 kHz, speech at -26 dBFS P.56 active level, 
 20 dB) and scores each system on them:
 
 - ``pool``: speakers and real noises the model trained on (``/work/train_pool``), in new mixtures;
-- ``dev-speech``: each dev clip's clean speech (speakers unseen in training) + a pool noise at the clip's SNR;
+- ``dev-speech``: each dev clip's clean speech + a pool noise at the clip's SNR.  The utterances are new to the
+  model, the voices are not: the corpus leaves the dev clips' source files out of the pool, not their speakers
+  (Allison, the Russian prompt voice and two Fish Fillets voices have other utterances in the pool);
 - ``dev-noise``: the ``pool`` set's clean speech + each dev clip's noise (noisy - clean) at the clip's SNR.
 
 The sets are generated deterministically (seeds 2026 and 77) into ``--work`` as float32 WAV, one folder per
@@ -273,6 +275,12 @@ def report(name: str, scored: list[dict], systems: list[str]) -> None:
     for snr in sorted({c["snr_db"] for c in scored}):
         sel = [c for c in scored if c["snr_db"] == snr]
         print(f"{snr:<10d}" + "".join(f"{np.mean(vec(s, 'OVRL', sel)):17.3f}" for s in rows) + f"{len(sel):5d}")
+
+    print("\nmean OVRL per noise category")
+    print(f"{'category':14s}" + "".join(f"{s:>17s}" for s in rows) + f"{'n':>5s}")
+    for cat in sorted({c["noise_category"] for c in scored}):
+        sel = [c for c in scored if c["noise_category"] == cat]
+        print(f"{cat:14s}" + "".join(f"{np.mean(vec(s, 'OVRL', sel)):17.3f}" for s in rows) + f"{len(sel):5d}")
 
     pairs = [(a, b) for a, b in PAIRS if a in systems and b in systems]
     if not pairs:
