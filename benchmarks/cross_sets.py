@@ -30,6 +30,8 @@ Quick check (all three sets are still built in full, so the audio is the same; o
 
 Systems (``--systems``, comma list): ``neural`` (``Denoise(backend="neural")`` defaults), ``neural-no-floor``
 (``speech_floor_db=None``), ``rnnoise``, or any other registered Denoise backend name with its defaults.
+``--model NAME=PATH`` (repeatable) adds a system ``NAME``: the neural backend's defaults with another ONNX
+model, e.g. a training run's ``RUN/model.onnx``, to judge a candidate before it ships.
 The unprocessed input is always scored as ``input``.  The corpus tools (P.56 level, noise segments) come
 from ``<corpus>/../tools/corpuslib.py``.
 """
@@ -295,6 +297,18 @@ def report(name: str, scored: list[dict], systems: list[str]) -> None:
                   f"  (n={r['n']})")
 
 
+def parse_model_option(spec: str) -> tuple[str, str]:
+    """``--model NAME=PATH`` -> (NAME, PATH); the file must exist and NAME must not shadow a named system."""
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise ValueError(f"--model: expected NAME=PATH, got {spec!r}")
+    if name in SYSTEMS or name == "input":
+        raise ValueError(f"--model: name {name!r} is taken (named systems: input, {', '.join(SYSTEMS)})")
+    if not Path(path).is_file():
+        raise ValueError(f"--model {name}: no model file at {path}")
+    return name, str(Path(path).resolve())
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", required=True, help="the dev corpus (manifest.csv; tools in <corpus>/../tools)")
@@ -303,6 +317,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sets", default=",".join(SETS), help=f"comma list of {', '.join(SETS)}")
     ap.add_argument("--clips", type=int, default=None, metavar="N", help="score only the first N clips per set")
     ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma list: named systems or Denoise backends")
+    ap.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
+                    help="add system NAME: the neural backend's defaults with the ONNX model at PATH (repeatable)")
     ap.add_argument("--json", action="store_true", help="write per-clip scores to <work>/scores_<set>.json")
     args = ap.parse_args(argv)
 
@@ -324,6 +340,13 @@ def main(argv=None) -> int:
     from mediacore.stages.denoise import backend_names
 
     systems = [s for s in args.systems.split(",") if s]
+    for spec in args.model:
+        try:
+            name, path = parse_model_option(spec)
+        except ValueError as exc:
+            ap.error(str(exc))
+        SYSTEMS[name] = {"backend": "neural", "model_path": path}
+        systems.append(name)
     if bad := [s for s in systems if s not in SYSTEMS and s not in backend_names()]:
         ap.error(f"unknown system(s) {', '.join(bad)}; named: {', '.join(SYSTEMS)}; "
                  f"backends: {', '.join(backend_names())}")

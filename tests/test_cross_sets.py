@@ -64,3 +64,18 @@ def test_report_means_per_snr_and_category(capsys):
     # per noise category
     assert nums("music") == [1.0, 2.75, 2.25, 2.0]
     assert nums("hum") == [1.0, 2.5, 2.5, 2.0]
+
+
+def test_model_option_names_a_candidate_and_rejects_bad_specs(tmp_path):
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(b"x")
+    assert cross_sets.parse_model_option(f"cand={onnx}") == ("cand", str(onnx.resolve()))
+    for spec, words in [("cand", "expected NAME=PATH"), (f"={onnx}", "expected NAME=PATH"),
+                        (f"rnnoise={onnx}", "is taken"), (f"input={onnx}", "is taken"),
+                        (f"cand={tmp_path / 'missing.onnx'}", "no model file")]:
+        try:
+            cross_sets.parse_model_option(spec)
+        except ValueError as exc:
+            assert words in str(exc), (spec, exc)
+        else:
+            raise AssertionError(f"{spec!r} was accepted")
