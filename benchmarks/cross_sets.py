@@ -11,7 +11,8 @@ builds three sets of 48 mixtures (48 kHz, speech at -26 dBFS P.56 active level, 
   (Allison, the Russian prompt voice and two Fish Fillets voices have other utterances in the pool);
 - ``dev-noise``: the ``pool`` set's clean speech + each dev clip's noise (noisy - clean) at the clip's SNR.
 
-The sets are generated deterministically (seeds 2026 and 77) into ``--work`` as float32 WAV, one folder per
+Babble is never made of the target's own voice (``voices_in_noise``), as in the dev set.  The sets are
+generated deterministically (seeds 2026 and 77) into ``--work`` as float32 WAV, one folder per
 set with a ``manifest.csv``; ``dev-noise`` needs the ``pool`` set and builds it too.  Scores at 16 kHz
 (``mediacore.bench.metrics``): DNSMOS SIG / BAK / OVRL, PESQ-WB (and SI-SDR in the JSON).  ``Stage.run()``
 removes each stage's latency, so outputs are scored as they come.  Per set it prints the means, mean OVRL per
@@ -75,6 +76,22 @@ MIN_CLIP_ACT, MIN_SPEECH_S = 0.45, 4.0  # clip accepted: P.56 activity and secon
 # "dev-speech" set: pool noise drawn with seed 77, category by clip index (real noises, music once)
 CROSS_SEED = 77
 CROSS_CATS = ["music", "crowd", "traffic", "industry", "nature", "construction", "babble"]
+
+
+# the dev manifest's speaker names for the pool's: babble that carries the target's voice is not used
+DEV_TO_POOL_SPEAKER = {"allison-smith": "asterisk-allison", "ivrvoice-ru-f": "asterisk-ivrvoice-ru"}
+
+
+def voices_in_noise(entry: dict) -> set[str]:
+    """Pool speakers summed into a noise file (babble: "sum of A, B, C: files..."), else the empty set.
+
+    As in the dev set, where each clip's babble is made of other voices, a mixture whose noise holds the
+    target's own voice is left out: no single-channel suppressor can tell which of two takes of a voice to keep.
+    """
+    src = entry.get("source", "")
+    if not src.startswith("sum of "):
+        return set()
+    return {v.strip() for v in src[len("sum of "):].split(":", 1)[0].split(",")}
 
 
 def _read(path: Path) -> np.ndarray:
@@ -168,8 +185,14 @@ def build_pool(pool: Path, out: Path, cl) -> list[dict]:
             clean = clean * 10 ** ((-26.0 - lev) / 20)
             # noise: next file of the category (without replacement while files last), a non-silent segment
             cat = cats[k]
-            nf = noise_files[cat][noise_next[cat] % len(noise_files[cat])]
-            noise_next[cat] += 1
+            # the next file of the category that does not carry the target's own voice (babble)
+            for _ in range(len(noise_files[cat])):
+                nf = noise_files[cat][noise_next[cat] % len(noise_files[cat])]
+                noise_next[cat] += 1
+                if not voices_in_noise(nf) & {spk}:
+                    break
+            else:
+                raise RuntimeError(f"{cid}: every {cat} file carries the voice of {spk}")
             seg, off, _ = cl.pick_segment(_read(pool / nf["file"]), POOL_LEN, crng)
             seg = seg - seg.mean()
             noise = seg * 10 ** ((-26.0 - snr - cl.mean_level(seg)) / 20)
@@ -207,7 +230,9 @@ def build_dev_speech(corpus: Path, pool: Path, out: Path, cl) -> list[dict]:
     for i, r in enumerate(_dev_clips(corpus)):
         clean = _read(corpus / r["clean"])
         cat = CROSS_CATS[i % len(CROSS_CATS)]
-        nf = by_cat[cat][rng.integers(len(by_cat[cat]))]
+        voice = DEV_TO_POOL_SPEAKER.get(r["speaker"], r["speaker"])
+        files = [f for f in by_cat[cat] if voice not in voices_in_noise(f)]
+        nf = files[rng.integers(len(files))]
         seg, _, _ = cl.pick_segment(_read(pool / nf["file"]), len(clean), rng)
         cid = f"b{i:02d}"
         audio[cid] = _cross_mix(clean, seg - seg.mean(), float(r["snr_db"]), cl)

@@ -79,3 +79,12 @@ def test_model_option_names_a_candidate_and_rejects_bad_specs(tmp_path):
             assert words in str(exc), (spec, exc)
         else:
             raise AssertionError(f"{spec!r} was accepted")
+
+
+def test_voices_in_noise_reads_the_babble_sources():
+    babble = {"category": "babble", "source": "sum of hedgewars-mobster, asterisk-ivrvoice-ru, fotaq-npc: "
+                                              "speech/hedgewars-mobster/Hurry.flac;speech/fotaq-npc/x.flac"}
+    assert cross_sets.voices_in_noise(babble) == {"hedgewars-mobster", "asterisk-ivrvoice-ru", "fotaq-npc"}
+    assert cross_sets.voices_in_noise({"category": "music", "source": "usr/share/games/x.ogg"}) == set()
+    # the dev manifest names the Russian prompt voice differently from the pool
+    assert cross_sets.DEV_TO_POOL_SPEAKER["ivrvoice-ru-f"] in cross_sets.voices_in_noise(babble)
