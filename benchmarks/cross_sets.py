@@ -297,17 +297,12 @@ def report(name: str, scored: list[dict], systems: list[str]) -> None:
         # PESQ is NaN on a silent output; such clips are left out of its mean
         print(f"{s:18s}" + "".join(f"{np.nanmean(vec(s, m)):9.3f}" for m in METRICS))
 
-    print("\nmean OVRL per input SNR")
-    print(f"{'SNR (dB)':10s}" + "".join(f"{s:>17s}" for s in rows) + f"{'n':>5s}")
-    for snr in sorted({c["snr_db"] for c in scored}):
-        sel = [c for c in scored if c["snr_db"] == snr]
-        print(f"{snr:<10d}" + "".join(f"{np.mean(vec(s, 'OVRL', sel)):17.3f}" for s in rows) + f"{len(sel):5d}")
-
-    print("\nmean OVRL per noise category")
-    print(f"{'category':14s}" + "".join(f"{s:>17s}" for s in rows) + f"{'n':>5s}")
-    for cat in sorted({c["noise_category"] for c in scored}):
-        sel = [c for c in scored if c["noise_category"] == cat]
-        print(f"{cat:14s}" + "".join(f"{np.mean(vec(s, 'OVRL', sel)):17.3f}" for s in rows) + f"{len(sel):5d}")
+    for key, title, head in (("snr_db", "input SNR", "SNR (dB)"), ("noise_category", "noise category", "category")):
+        print(f"\nmean OVRL per {title}")
+        print(f"{head:14s}" + "".join(f"{s:>17s}" for s in rows) + f"{'n':>5s}")
+        for value in sorted({c[key] for c in scored}):
+            sel = [c for c in scored if c[key] == value]
+            print(f"{value!s:14s}" + "".join(f"{np.mean(vec(s, 'OVRL', sel)):17.3f}" for s in rows) + f"{len(sel):5d}")
 
     pairs = [(a, b) for a, b in PAIRS if a in systems and b in systems]
     if not pairs:

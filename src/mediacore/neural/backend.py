@@ -43,8 +43,8 @@ LOOKAHEAD_KEY = "lookahead_frames"
 #: ONNX metadata keys of a model with a deep filter: how many low bins, how many frames (taps)
 DF_BINS_KEY, DF_TAPS_KEY = "df_bins", "df_taps"
 #: default ``speech_floor_db``: in a frame whose speech probability is 1, no band is turned down by more
-#: than this (see NeuralBackend).  Chosen on the dev set (18-20 dB with sharpness 4-8 all gave OVRL
-#: 2.927-2.931 against 2.888 without); on sets of new speech or new noise it still adds +0.02 OVRL, on the
+#: than this (see NeuralBackend).  Chosen on the dev set (18-22 dB with sharpness 4-8 all gave OVRL
+#: 2.926-2.931 at a 60 dB floor, against 2.888 without); on sets of new speech or new noise it still adds +0.02 OVRL, on the
 #: training material it is neutral (benchmarks/cross_sets.py; models/README.md, "Speech floor")
 SPEECH_FLOOR_DB = 20.0
 #: the speech floor scales with speech_prob ** SPEECH_FLOOR_SHARPNESS, so it acts only where the model is
