@@ -79,3 +79,19 @@ def test_neural_system_params_carry_the_model_digest():
 
     assert resolve_system("neural").params["model_sha256"] == MODEL_SHA256
     assert "model_sha256" not in resolve_system("dsp").params
+
+
+def test_a_backend_variant_under_its_own_name_runs_a_candidate_model():
+    # a candidate model beside the shipped one, in one run: --set cand.backend=neural --set cand.model_path=...
+    from mediacore.neural.backend import default_model_path
+
+    path = str(default_model_path())
+    cand = S.resolve_system("cand", overrides={"cand.backend": "neural", "cand.model_path": path})
+    assert cand.kind == "backend" and cand.description.startswith('Denoise(backend="neural"')
+    assert cand.params["overrides"]["model_path"] == path
+    x = example()[:4800]
+    ref = S.resolve_system("neural").make_stage()
+    same = cand.make_stage()
+    np.testing.assert_allclose(same.process(x[None]), ref.process(x[None]), atol=1e-6)
+    with pytest.raises(ParameterError, match="expected a new name for a backend variant"):
+        S.resolve_system("rnnoise", overrides={"rnnoise.backend": "neural"})

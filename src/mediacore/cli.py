@@ -170,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clips", metavar="IDS", help="comma list of clip ids (default: all)")
     p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                    help="keyword argument for default_chain (dsp) and Denoise backends; SYSTEM.KEY=VALUE for one "
-                        "system only, e.g. webrtc.level=3 (repeatable)")
+                        "system only, e.g. webrtc.level=3; NAME.backend=B makes NAME a variant of backend B, e.g. "
+                        "--systems neural,cand --set cand.backend=neural --set cand.model_path=run/model.onnx "
+                        "(repeatable)")
     p.add_argument("--max-delay-ms", metavar="MS", type=float, default=100.0,
                    help="delay search range of internal systems (default: %(default)s)")
     p.add_argument("--external-max-delay-ms", metavar="MS", type=float, default=1000.0,

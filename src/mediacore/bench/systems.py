@@ -278,13 +278,18 @@ def resolve_system(name: str, *, overrides: Mapping[str, Any] | None = None,
             raise ParameterError(f"system 'dsp': bad option: {exc}") from None
         return System(name, "chain", 'default_chain(denoise="dsp", agc=False)',
                       {**base, "repr": desc, "overrides": _jsonable(overrides)}, _factory=chain)
-    if name in _backend_names():
+    # a variant of a backend under a name of its own: --set cand.backend=neural --set cand.model_path=M.onnx
+    backend = str(overrides.pop("backend", name))
+    if backend != name and name in known_systems():
+        raise ParameterError(f"system {name!r}: expected a new name for a backend variant, got the name of a "
+                             f"known system (set {name}.backend only on a name of your own)")
+    if backend in _backend_names():
         from mediacore.stages.denoise import Denoise
 
-        options = {**_baseline_options(name), **overrides}
+        options = {**_baseline_options(backend), **overrides}
 
         def stage() -> Any:
-            return Denoise(sample_rate=SAMPLE_RATE, backend=name, num_channels=1, **options)
+            return Denoise(sample_rate=SAMPLE_RATE, backend=backend, num_channels=1, **options)
 
         probe = stage()  # raises ParameterError / MissingDependencyError early
         opts = "".join(f", {k}={v!r}" for k, v in options.items())
@@ -292,7 +297,7 @@ def resolve_system(name: str, *, overrides: Mapping[str, Any] | None = None,
         model = getattr(probe.backend_impl, "model_sha256", None)
         if model:  # a retrained model changes the results: part of the cache key and of the report
             params["model_sha256"] = model
-        return System(name, "backend", f'Denoise(backend="{name}"{opts})', params, _factory=stage)
+        return System(name, "backend", f'Denoise(backend="{backend}"{opts})', params, _factory=stage)
     if name in PEERS:
         pkg = _PEER_PACKAGES.get(name)
         params = {**base, "peer": name}

@@ -26,12 +26,15 @@ SR = 16000
 
 #: sampling weight per speaker group (prefix of the speaker folder name); others get DEFAULT_WEIGHT
 SPEAKER_WEIGHTS = {"asterisk-allison": 0.25, "asterisk-ivrvoice": 0.15, "fillets": 0.25, "fotaq": 0.12,
-                   "hedgewars": 0.23}
+                   "hedgewars": 0.23,
+                   # the wider pool (mediacore.train.sources): many voices, each group shared by its speakers
+                   "tuxpaint": 0.30, "klettres": 0.20, "asterisk-es-co": 0.08, "asterisk-fr-armelle": 0.08}
 #: at most this many minutes are loaded per speaker (FOTAQ is 60 % of the pool and narrowband)
 MAX_MINUTES_PER_SPEAKER = 20.0
 NOISE_WEIGHTS = {"music": 0.16, "traffic": 0.04, "crowd": 0.04, "industry": 0.04, "nature": 0.04,
                  "construction": 0.04, "white": 0.03, "pink": 0.03, "brown": 0.03, "hum50": 0.02,
-                 "hum60": 0.02, "babble": 0.06, "babble_synth": 0.06, "synthetic": 0.40}
+                 "hum60": 0.02, "babble": 0.06, "babble_synth": 0.06, "synthetic": 0.40,
+                 "sonicpi-machine": 0.06, "sonicpi-ambience": 0.04, "openttd": 0.06, "keyboard": 0.04}
 DEFAULT_WEIGHT = 0.05
 
 
@@ -131,14 +134,27 @@ class Pool:
     def __init__(self, root: str | Path, *, seed: int = 0, max_minutes_per_speaker: float = MAX_MINUTES_PER_SPEAKER,
                  cache: str | Path | None = None, threads: int = 2,
                  max_minutes_per_noise: float = 40.0) -> None:
-        root = Path(root)
-        rng = np.random.default_rng(seed)
         self.speakers: dict[str, list[tuple[np.ndarray, float]]] = {}
         self.noises: dict[str, list[np.ndarray]] = {}
         cache_file = Path(cache) if cache else None
         if cache_file and cache_file.exists():
             self._from_cache(cache_file)
             return
+        roots = [r for r in str(root).split(",") if r]
+        if len(roots) > 1:  # several pools (the first pool + mediacore.train.sources' extra one): joined
+            for i, r in enumerate(roots):
+                part = Pool(r, seed=seed + i, max_minutes_per_speaker=max_minutes_per_speaker, threads=threads,
+                            max_minutes_per_noise=max_minutes_per_noise)
+                for table, new in ((self.speakers, part.speakers), (self.noises, part.noises)):
+                    clash = set(table) & set(new)
+                    if clash:
+                        raise ValueError(f"training pools {roots}: {r} repeats the names {sorted(clash)[:5]}")
+                    table.update(new)
+            if cache_file:
+                self._to_cache(cache_file)
+            return
+        root = Path(roots[0])
+        rng = np.random.default_rng(seed)
         layout = detect_layout(root)
         speech_dirs, noise_dirs = _layout_dirs(root, layout)
         sidx = _index(root / "speech") if layout == "pool" else {}
@@ -303,6 +319,9 @@ def synth_noise(rng, n):
 # --------------------------------------------------------------------------- mixing
 
 
+#: speed perturbation (up, down) for pseudo-speakers: 0.85x to 1.15x the utterance's length
+SPEED_RATIOS = ((17, 20), (9, 10), (19, 20), (21, 20), (11, 10), (23, 20))
+
 #: the part of a room response kept in the training target (direct sound + early reflections)
 EARLY_MS = 50.0
 
@@ -371,13 +390,17 @@ class Mixer:
                  p_noise_only: float = 0.08, p_mix: float = 0.25, synth_bank: int = 240, p_reverb: float = 0.0,
                  rt60_s=(0.2, 0.9), rir_max_s: float = 1.0, tail_rms=(0.2, 0.6),
                  exclude_noise: tuple[str, ...] = (), exclude_speech: tuple[str, ...] = (),
-                 cleaned=None, noise_weights: dict[str, float] | None = None) -> None:
+                 cleaned=None, noise_weights: dict[str, float] | None = None, p_perturb: float = 0.0,
+                 lead_in_s: float = 0.0) -> None:
         if not (0 < rt60_s[0] <= rt60_s[1] and rir_max_s > 0 and 0 <= tail_rms[0] <= tail_rms[1]):
             raise ValueError(f"Mixer: rooms need 0 < RT60 low <= high, a positive response length and "
                              f"0 <= tail low <= high; got RT60 {rt60_s} s, length {rir_max_s} s, tail {tail_rms}")
         if not 0.0 <= p_clean <= 1.0:
             raise ValueError(f"Mixer: the share of nearly clean examples must be in [0, 1], got {p_clean}")
+        if not (0.0 <= p_perturb <= 1.0 and lead_in_s >= 0):
+            raise ValueError(f"Mixer: expected 0 <= p_perturb <= 1 and lead_in_s >= 0, got {p_perturb}, {lead_in_s}")
         self.pool, self.rng = pool, np.random.default_rng(seed)
+        self.p_perturb, self.lead_in_s = p_perturb, lead_in_s
         self.p_reverb, self.rt60_s, self.rir_max_s, self.tail_rms = p_reverb, rt60_s, rir_max_s, tail_rms
         self.snr_db, self.p_clean, self.p_noise_only, self.p_mix = snr_db, p_clean, p_noise_only, p_mix
         self.spk_names = [s for s in pool.speakers if not any(s.startswith(e) for e in exclude_speech)]
@@ -446,7 +469,16 @@ class Mixer:
         items, cleaned = self.pool.speakers[s], self.cleaned.get(s)
         out = np.zeros(n, np.float32)
         clean = np.zeros(n, np.float32) if cleaned else None
-        pos = int(rng.uniform(-0.5, 0.5) * SR)
+        # a pseudo-speaker: every utterance of this example played faster or slower (pitch and formants
+        # move together, as between a smaller and a larger vocal tract)
+        ratio = SPEED_RATIOS[rng.integers(len(SPEED_RATIOS))] if rng.random() < self.p_perturb else None
+        if ratio is not None:
+            items = [(resample_poly(x, *ratio).astype(np.float32), b * ratio[1] / ratio[0]) for x, b in
+                     (items[j] for j in rng.integers(len(items), size=8))]
+            cleaned = None if cleaned is None else [None] * len(items)
+        # half the examples open with up to lead_in_s of noise alone: the model hears the floor first
+        lead = rng.uniform(0, self.lead_in_s) if self.lead_in_s > 0 and rng.random() < 0.5 else rng.uniform(-0.5, 0.5)
+        pos = int(lead * SR)
         bw = 24000.0
         while pos < n:
             i = rng.integers(len(items))

@@ -29,7 +29,7 @@ DEFAULTS = dict(seed=1, hidden=96, layers=2, batch=32, seconds=2.0, lr=2e-3, lr_
                 asym_weight=0.0, p_reverb=0.0, exclude_noise="", exclude_speech="", noise_weights="", gate_db=0.0,
                 teacher_frac=0.5, teacher_weight=1.0, teacher_max_snr=30.0, lookahead=0, fine_bins=0,
                 rt60_lo=0.2, rt60_hi=0.9, rir_max_s=1.0, tail_lo=0.2, tail_hi=0.6, clean_targets="",
-                p_clean=0.05, mixture_ratio=0, df_bins=0, df_taps=3)
+                p_clean=0.05, mixture_ratio=0, df_bins=0, df_taps=3, p_perturb=0.0, lead_in_s=0.0)
 
 
 def _eq_curves(rng: torch.Generator, batch: int, n_bins: int, eq_db: float) -> torch.Tensor:
@@ -193,6 +193,9 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
     # --p-clean: the share of nearly clean examples (SNR 40-60 dB), whose target is the recording as it is
     # --noise-weights CAT=W,...: shares of the noise categories, overriding data.NOISE_WEIGHTS
     # --mixture-ratio 1: band targets relative to the mixture's band power (see band_targets)
+    # --p-perturb P: share of examples whose speaker is a pseudo-speaker (speed 0.85-1.15x, data.SPEED_RATIOS)
+    # --lead-in-s S: half the examples open with up to S seconds of noise alone (give --seconds > S)
+    # --pool A,B: several pools joined (the first pool and mediacore.train.sources' extra pool)
     # --df-bins K --df-taps N: a deep filter for the K lowest bins (complex taps over the last N frames,
     # the newest being the look-ahead frame), trained by the spectral loss; 0 bins: none
     for k, v in DEFAULTS.items():
@@ -220,7 +223,8 @@ def train(argv=None, prog: str = "python -m mediacore.train") -> int:
                       tail_rms=(cfg["tail_lo"], cfg["tail_hi"]),
                       exclude_noise=tuple(c for c in cfg["exclude_noise"].split(",") if c),
                       exclude_speech=tuple(c for c in cfg["exclude_speech"].split(",") if c),
-                      cleaned=cleaned_set, noise_weights=parse_noise_weights(cfg["noise_weights"]))
+                      cleaned=cleaned_set, noise_weights=parse_noise_weights(cfg["noise_weights"]),
+                      p_perturb=cfg["p_perturb"], lead_in_s=cfg["lead_in_s"])
     except (ValueError, OSError) as exc:
         ap.error(str(exc))
     gen = torch.Generator().manual_seed(cfg["seed"])
