@@ -48,7 +48,7 @@ def stream(stage, x, chunk):
         parts = [stage.process(x)]
     else:
         parts = [stage.process(x[..., i: i + chunk]) for i in range(0, x.shape[-1], chunk)]
-    parts.append(stage.flush() if x.ndim == 2 else stage.flush()[0])
+    parts.append(stage.flush())  # 1-D after 1-D input, as process() answers
     return np.concatenate(parts, axis=-1)
 
 
@@ -168,6 +168,143 @@ def test_empty_chunk_is_a_no_op(name):
     x = signal_for(st)
     ref = st.run(x)
     st.reset()
-    out = [st.process(np.zeros(0, np.float32)), st.process(x), st.process(np.zeros(0, np.float32)), st.flush()[0]]
+    out = [st.process(np.zeros(0, np.float32)), st.process(x), st.process(np.zeros(0, np.float32)), st.flush()]
     y = np.concatenate(out)[st.latency: st.latency + len(ref)]
     np.testing.assert_array_equal(y, ref)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# layout: an obviously transposed (samples, channels) array is refused, whatever the entry point
+# ---------------------------------------------------------------------------------------------------------
+
+
+def transposed_message(label, shape):
+    c = shape[0]
+    return (f"{label}: expected shape (channels, samples), got shape {shape}, which looks like (samples, channels) "
+            f"(transpose with x.T, or declare num_channels={c} if these are {c} streams)")
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_transposed_array_is_refused_with_a_hint(name):
+    st = STAGES[name]()
+    label = st.name
+    x = np.stack([signal_for(st, seconds=0.01), signal_for(st, seconds=0.01, offset_s=1.0)])  # (2, n)
+    n = x.shape[1]
+    for bad in (x.T, x[:1].T):  # soundfile's (samples, channels) and its always_2d mono
+        with pytest.raises(errors.FormatError) as exc:
+            st.process(bad)
+        assert str(exc.value) == transposed_message(label, bad.shape)
+        with pytest.raises(errors.FormatError) as exc:
+            st.process_frame(mc.AudioFrame(bad, st.sample_rate))
+        assert str(exc.value) == transposed_message(label, bad.shape)
+    # run() refuses before any work: one second of stereo as (48000, 2) used to take 27 s and 6.2 GB
+    long = np.zeros((st.sample_rate, 2), np.float32)
+    with pytest.raises(errors.FormatError) as exc:
+        st.run(long)
+    assert str(exc.value) == transposed_message(label, long.shape)
+    # once the stream is stereo, the same array is named against the channel count
+    y = st.process(x)
+    assert y.shape[0] == 2
+    with pytest.raises(errors.FormatError) as exc:
+        st.process(x.T)
+    assert str(exc.value) == (f"{label}: expected 2 channel(s) as (channels, samples), got shape ({n}, 2) "
+                              f"(it looks like (samples, channels): transpose with x.T)")
+    with pytest.raises(errors.FormatError) as exc:
+        st.process(np.zeros((3, n), np.float32))  # not a transposition: no hint
+    assert str(exc.value) == f"{label}: expected 2 channel(s), got 3"
+
+
+@pytest.mark.parametrize("make", [lambda **kw: mc.Gain(sample_rate=48000, gain_db=-6.0, **kw),
+                                  lambda **kw: mc.default_chain(sample_rate=48000, denoise="dsp", **kw)],
+                         ids=["gain", "chain_dsp"])
+def test_many_streams_in_short_chunks_need_declared_num_channels(make):
+    # more channels than samples is taken for a transposed array above 8 channels ...
+    with pytest.raises(errors.FormatError) as exc:
+        make().process(np.zeros((16, 10), np.float32))
+    assert "declare num_channels=16 if these are 16 streams" in str(exc.value)
+    # ... up to 8 channels, short chunks are fine (a stereo stream one sample at a time)
+    assert make().process(np.zeros((8, 1), np.float32)).shape[0] == 8
+    # a batch of 16 streams: in 10 ms chunks no declaration is needed; in 10-sample chunks it is declared
+    rng = np.random.default_rng(3)
+    x = (0.05 * rng.standard_normal((16, 4800))).astype(np.float32)
+    ref = make().run(x)
+    assert ref.shape == (16, 4800)
+    st = make(num_channels=16)
+    out = [st.process(x[:, i: i + 10]) for i in range(0, 4800, 10)] + [st.flush()]
+    y = np.concatenate(out, axis=1)[:, st.latency: st.latency + 4800]
+    np.testing.assert_allclose(y, ref, rtol=0, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# flush answers in the shape process answered in
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_flush_has_the_shape_process_had(name):
+    st = STAGES[name]()
+    x = signal_for(st, seconds=0.1)
+    total = st.expected_output(len(x)) + st.latency
+    y = st.process(x)
+    tail = st.flush()  # after 1-D input: 1-D
+    assert y.ndim == 1 and tail.ndim == 1 and tail.dtype == np.float32
+    assert y.size + tail.size == total
+    y = st.process(x[None, :])
+    tail = st.flush()  # after (1, n) input: (1, m)
+    assert y.shape[0] == 1 and tail.shape == (1, total - y.shape[1])
+    y = st.process(np.stack([x, x]))
+    tail = st.flush()
+    assert tail.shape == (2, total - y.shape[1])
+    out = st.process_frame(mc.AudioFrame(x, st.sample_rate))
+    assert st.flush().shape == (1, total - out.samples.shape[1])
+    assert st.run(x).shape == (st.expected_output(len(x)),)
+    assert st.run(x[None, :]).shape == (1, st.expected_output(len(x)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# a refused block leaves no trace: the stream goes on as if it had not been offered
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _bad_blocks(st, n):
+    nan = np.zeros(n, np.float32)
+    nan[n // 2] = np.nan
+    inf = np.zeros((1, n), np.float32)
+    inf[0, 3] = -np.inf
+    return [
+        ("nan", lambda: st.process(nan)),
+        ("inf", lambda: st.process(inf)),
+        ("dtype", lambda: st.process(np.zeros(n, np.complex64))),
+        ("dtype_uint8", lambda: st.process(np.zeros(n, np.uint8))),
+        ("ndim", lambda: st.process(np.zeros((1, 1, n), np.float32))),
+        ("no_channels", lambda: st.process(np.zeros((0, n), np.float32))),
+        ("transposed", lambda: st.process(np.zeros((n, 1), np.float32))),
+        ("transposed_stereo", lambda: st.process(np.zeros((n, 2), np.float32))),
+        ("rate", lambda: st.process_frame(mc.AudioFrame(np.zeros(n, np.float32), st.sample_rate + 1))),
+    ]
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_a_refused_block_does_not_poison_the_stream(name):
+    st = STAGES[name]()
+    x = signal_for(st, seconds=0.3)
+    chunks = [x[i: i + 509] for i in range(0, len(x), 509)]
+    ref = np.concatenate([st.process(c) for c in chunks] + [st.flush()])
+    bad = _bad_blocks(st, 480)
+    # refused before the first good block (nothing fixed yet: not even the channel count) ...
+    for _, offer in bad:
+        with pytest.raises((errors.FormatError, errors.SampleTypeError)):
+            offer()
+    outs = []
+    for i, c in enumerate(chunks):
+        if i == 3:  # ... and in the middle of the stream, with a channel count fixed and samples buffered
+            for _, offer in bad + [("channels", lambda: st.process(np.zeros((2, 480), np.float32)))]:
+                with pytest.raises((errors.FormatError, errors.SampleTypeError)):
+                    offer()
+        outs.append(st.process(c))
+    outs.append(st.flush())
+    np.testing.assert_array_equal(np.concatenate(outs), ref)
+    # and a stream that starts after a refused stereo block is still free to be stereo
+    with pytest.raises(errors.FormatError):
+        st.process(np.zeros((480, 2), np.float32))
+    assert st.process(np.zeros((2, 480), np.float32)).shape[0] == 2

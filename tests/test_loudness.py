@@ -82,7 +82,27 @@ def test_meter_is_chunk_invariant_and_passes_audio_through():
     np.testing.assert_array_equal(np.concatenate(parts, axis=1), x)
     meter.flush()
     assert meter.last == one
-    assert meter.measurement().duration_s == 0.0  # flush ended the stream
+    assert meter.measurement() == one  # the ended stream's reading stays until new samples arrive
+    meter.process(x[:, :RATE])
+    assert meter.measurement().duration_s == 1.0 and meter.last == one  # a new stream; the last one kept
+    meter.reset()
+    assert meter.last is None and meter.measurement().duration_s == 0.0  # reset forgets
+
+
+def test_meter_keeps_its_reading_after_run():
+    x = sine(997, -20.0, 3.0)
+    meter = LoudnessMeter(sample_rate=RATE)
+    np.testing.assert_array_equal(meter.run(x), x)
+    m = meter.measurement()
+    assert m.integrated_lufs == pytest.approx(-23.0, abs=0.05) and meter.integrated_lufs == m.integrated_lufs
+    assert m.true_peak_dbtp == pytest.approx(-20.0, abs=0.01) and m.duration_s == 3.0
+    assert meter.last == m == measure_loudness(x, RATE)
+    # a second run measures the second signal only
+    meter.run(sine(997, -30.0, 1.0))
+    assert meter.integrated_lufs == pytest.approx(-33.0, abs=0.05) and meter.measurement().duration_s == 1.0
+    # an empty stream reads -inf, not None and not the previous stream
+    empty = measure_loudness(np.zeros(0, np.float32), RATE)
+    assert empty.integrated_lufs == -math.inf and empty.duration_s == 0.0
 
 
 def test_true_peak_limiter_ceiling_latency_and_transparency():
@@ -99,7 +119,7 @@ def test_true_peak_limiter_ceiling_latency_and_transparency():
     np.testing.assert_array_equal(lim.run(q), q)
     imp = np.zeros(1000, np.float32)
     imp[100] = 0.5
-    out = np.concatenate([lim.process(imp), lim.flush()[0]])
+    out = np.concatenate([lim.process(imp), lim.flush()])
     assert int(np.argmax(np.abs(out))) == 100 + lim.latency
 
 

@@ -361,7 +361,7 @@ def test_lookahead_model_declares_it_and_the_runtime_waits_for_it(tmp_path, caps
         st = Denoise(sample_rate=sr, backend="neural", model_path=str(run / "model.onnx"), max_attenuation_db=0.0)
         assert st.latency == 2 * sr // 100  # 10 ms overlap + 10 ms look-ahead
         x = np.random.default_rng(4).standard_normal(sr // 2) * 0.1
-        y = np.concatenate([st.process(x), st.flush()[0]])
+        y = np.concatenate([st.process(x), st.flush()])
         np.testing.assert_allclose(y[st.latency: st.latency + x.size], x, atol=1e-6)  # exactly that delay
     assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "bad"), "--steps", "1", "--lookahead", "2",
                 *SMOKE_ARGS]) == 2
@@ -426,7 +426,7 @@ def test_fine_bins_model_starts_as_its_parent_and_the_runtime_computes_its_featu
     # the Denoise stage runs it at both rates, with the model's 10 ms latency, no sample lost
     for sr in (48000, 16000):
         st = Denoise(sample_rate=sr, backend="neural", model_path=str(run / "model.onnx"))
-        y = np.concatenate([st.process(np.resize(x[0], sr).astype(np.float32)), st.flush()[0]])
+        y = np.concatenate([st.process(np.resize(x[0], sr).astype(np.float32)), st.flush()])
         assert st.latency == sr // 100 and y.size == sr + st.latency
     # a bin-input model cannot be fine-tuned as a band-only one
     assert cli(["train", "--pool", str(pool), "--out", str(tmp_path / "bad"), "--steps", "1",

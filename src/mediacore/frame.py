@@ -11,6 +11,11 @@ from .errors import FormatError, SampleTypeError
 
 _INT_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}
 
+#: the most channels a block may have, when nothing declared the channel count, and still
+#: have fewer samples than channels; beyond it the block is taken for a transposed
+#: (samples, channels) array, the layout soundfile and most libraries return
+MAX_UNDECLARED_CHANNELS = 8
+
 
 def as_float_block(samples: Any, owner: str, *, check_finite: bool = True) -> np.ndarray:
     """Return ``samples`` as a C-contiguous float32 array of shape (channels, n).
@@ -42,6 +47,35 @@ def as_float_block(samples: Any, owner: str, *, check_finite: bool = True) -> np
             f"{owner}: expected finite samples, got {arr[bad[0], bad[1]]} at channel {bad[0]}, sample {bad[1]}"
         )
     return np.ascontiguousarray(arr)
+
+
+def check_layout(owner: str, shape: tuple[int, int], num_channels: int | None) -> None:
+    """Raise a FormatError unless a (channels, samples) block of ``shape`` fits ``num_channels``.
+
+    The one rule for the channel axis of every stage and pipeline:
+
+    * with a known channel count (declared, or fixed by the stream's first
+      block) the first axis must equal it; when the *last* axis equals it
+      instead, the message says to transpose;
+    * with no known count, a block with more than
+      :data:`MAX_UNDECLARED_CHANNELS` channels and fewer samples than
+      channels is refused as an obviously transposed (samples, channels)
+      array: (480, 2) or (48000, 2) is not 480 or 48000 streams.  A batch
+      of more streams than that, fed in chunks shorter than the stream
+      count, declares ``num_channels``.
+    """
+    c, n = shape
+    if num_channels is not None:
+        if c == num_channels:
+            return
+        if n == num_channels:
+            raise FormatError(f"{owner}: expected {num_channels} channel(s) as (channels, samples), got shape "
+                              f"{tuple(shape)} (it looks like (samples, channels): transpose with x.T)")
+        raise FormatError(f"{owner}: expected {num_channels} channel(s), got {c}")
+    if c > MAX_UNDECLARED_CHANNELS and c > n:
+        raise FormatError(
+            f"{owner}: expected shape (channels, samples), got shape {tuple(shape)}, which looks like "
+            f"(samples, channels) (transpose with x.T, or declare num_channels={c} if these are {c} streams)")
 
 
 @dataclass

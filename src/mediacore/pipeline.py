@@ -83,8 +83,11 @@ class Pipeline(Stage):
         super().reset()
 
     def _allocate(self, num_channels: int) -> None:
+        # the pipeline has checked the layout of the stream; its stages take the count from it
         for st in self.stages:
-            if st.num_channels not in (None, num_channels):
+            if st.num_channels is None:
+                st._fix_channels(num_channels)
+            elif st.num_channels != num_channels:
                 raise FormatError(f"Pipeline: {st.name} expects {st.num_channels} channel(s), got {num_channels}")
 
     def _process_blocks(self, x: np.ndarray, meta: dict[str, Any]) -> np.ndarray:

@@ -17,6 +17,14 @@ channel count) and ``_process_blocks`` (run the kernel on whole blocks).
 
 Channels are independent streams for every stage in this library unless the
 stage says otherwise, so a batch of N streams is one (N, samples) block.
+The layout is (channels, samples): a block that is obviously (samples,
+channels) is refused with a hint to transpose it (the rule is
+:func:`mediacore.frame.check_layout`; a batch of more than 8 streams in
+chunks shorter than the stream count declares ``num_channels``).
+
+Output shapes follow the input: after 1-D input ``process``, ``flush`` and
+``run`` return 1-D, otherwise (channels, samples).  A rejected block changes
+nothing: the next good block is processed as if it had never been offered.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .errors import FormatError, ParameterError
-from .frame import AudioFrame, as_float_block
+from .frame import AudioFrame, as_float_block, check_layout
 
 
 class Stage:
@@ -87,6 +95,7 @@ class Stage:
         self._fifo: np.ndarray | None = None
         self._n_in = 0
         self._n_out = 0
+        self._one_d = False  # the last process() input was 1-D: flush() answers in 1-D too
         if self._channels is not None:
             self._allocate(self._channels)
 
@@ -100,7 +109,8 @@ class Stage:
         """
         x = as_float_block(samples, self.name)
         y = self._push(x, {})
-        return y[0] if np.ndim(samples) == 1 else y
+        self._one_d = np.ndim(samples) == 1
+        return y[0] if self._one_d else y
 
     def process_frame(self, frame: AudioFrame) -> AudioFrame:
         """Process an :class:`AudioFrame`; side results are added to a copy of its meta."""
@@ -108,6 +118,7 @@ class Stage:
             raise FormatError(f"{self.name}: expected sample_rate {self._sample_rate}, got {frame.sample_rate}")
         meta = dict(frame.meta)
         y = self._push(frame.samples, meta)
+        self._one_d = False
         pts = None if frame.pts is None else round(frame.pts * self._output_sample_rate / self._sample_rate)
         return AudioFrame(y, self._output_sample_rate, pts, meta)
 
@@ -116,8 +127,16 @@ class Stage:
 
         After ``flush`` the stage has produced exactly
         ``ceil(n_in * output_sample_rate / sample_rate) + latency`` samples in
-        all, so the whole input has come out.
+        all, so the whole input has come out.  The result is 1-D when the
+        last :meth:`process` input was 1-D, as ``process`` returned it, and
+        (channels, samples) otherwise.
         """
+        one_d = self._one_d
+        y = self._flush()
+        return y[0] if one_d and y.shape[0] == 1 else y
+
+    def _flush(self) -> np.ndarray:
+        """``flush`` in (channels, samples); subclasses that keep end-of-stream results extend this."""
         if self._channels is None:
             self.reset()
             return np.zeros((self._declared_channels or 1, 0), np.float32)
@@ -149,7 +168,7 @@ class Stage:
         """
         x = as_float_block(samples, self.name)
         self.reset()
-        y = np.concatenate([self._push(x, {}), self.flush()], axis=1)
+        y = np.concatenate([self._push(x, {}), self._flush()], axis=1)
         lat = self.latency
         y = y[:, lat: lat + self.expected_output(x.shape[1])]
         return y[0] if np.ndim(samples) == 1 else y
@@ -168,14 +187,16 @@ class Stage:
 
     # --------------------------------------------------------------- internals
     def _push(self, x: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-        """Validated float32 (channels, n) in; output that is ready out."""
+        """Validated float32 (channels, n) in; output that is ready out.
+
+        Every block a stage takes passes here, so this is where the channel
+        axis is checked (before any state changes: a refused block leaves
+        the stream as it was)."""
         if self._channels is None and x.shape[1] == 0:
             return x  # an empty first chunk must not fix the channel count
+        check_layout(self.name, x.shape, self._channels)
         if self._channels is None:
-            self._channels = x.shape[0]
-            self._allocate(self._channels)
-        elif x.shape[0] != self._channels:
-            raise FormatError(f"{self.name}: expected {self._channels} channel(s), got {x.shape[0]}")
+            self._fix_channels(x.shape[0])
         self._n_in += x.shape[1]
         bs = self.block_size
         if bs:
@@ -192,6 +213,15 @@ class Stage:
         y = self._process_blocks(np.ascontiguousarray(x), meta)
         self._n_out += y.shape[1]
         return y
+
+    def _fix_channels(self, num_channels: int) -> None:
+        """Fix the stream's channel count and build the state for it (all or nothing)."""
+        self._channels = num_channels
+        try:
+            self._allocate(num_channels)
+        except BaseException:
+            self.reset()
+            raise
 
 
 def check_sample_rate(owner: str, rate: Any, what: str = "sample_rate") -> int:

@@ -11,7 +11,7 @@ import numpy as np
 from ..dsp import loudness as k
 from ..dsp.iir import sosfilt_inplace
 from ..errors import FormatError
-from ..frame import as_float_block
+from ..frame import as_float_block, check_layout
 from ..stage import Stage, check_range, check_sample_rate
 
 
@@ -32,9 +32,12 @@ def _db(v: float) -> float:
 class LoudnessMeter(Stage):
     """Pass-through stage that measures integrated loudness and true peak.
 
-    Output == input (latency 0).  :meth:`measurement` gives the values so far;
-    ``flush`` (end of stream) keeps the stream's final values in
-    :attr:`last` before the state is reset.  ``meta["momentary_lufs"]`` is
+    Output == input (latency 0).  :meth:`measurement` (and
+    :attr:`integrated_lufs`) give the values so far; ``flush`` and ``run``
+    (end of stream) keep the stream's final values in :attr:`last`, and
+    ``measurement()`` returns them until the next stream's first samples
+    arrive, so a reading survives ``run()``.  ``reset()`` forgets them.
+    ``meta["momentary_lufs"]`` is
     the momentary loudness (the last 400 ms block) at the end of each chunk;
     the integrated value is computed on demand, not per chunk (it gates
     over the whole stream).
@@ -47,8 +50,12 @@ class LoudnessMeter(Stage):
         self._sos = k.k_weighting_sos(sample_rate)
         self._hop = int(round(k.HOP_S * sample_rate))
         self._taps = k.true_peak_taps()
-        self.last: LoudnessMeasurement | None = None
         super().__init__(sample_rate=sample_rate, num_channels=num_channels)
+
+    def reset(self) -> None:
+        #: the final values of the last stream that ended (flush or run); None before that
+        self.last: LoudnessMeasurement | None = None
+        super().reset()
 
     def _allocate(self, num_channels: int) -> None:
         self._zi = np.zeros((num_channels, 2, 2))
@@ -79,31 +86,36 @@ class LoudnessMeter(Stage):
 
     @property
     def integrated_lufs(self) -> float:
-        if self._channels is None or not self._hops:
-            return -math.inf
-        return k.gated_loudness(np.concatenate(self._hops))
+        """Integrated loudness of :meth:`measurement`."""
+        return self.measurement().integrated_lufs
 
     def measurement(self) -> LoudnessMeasurement:
         """Values of the stream so far (the last few true-peak samples are in
-        the interpolator until the stream is flushed)."""
+        the interpolator until the stream is flushed); between the end of a
+        stream (``flush`` / ``run``) and the next samples, that stream's final
+        values (:attr:`last`)."""
+        if self._n_in == 0 and self.last is not None:
+            return self.last
         if self._channels is None:
             return LoudnessMeasurement(-math.inf, -math.inf, -math.inf, 0.0)
-        return LoudnessMeasurement(self.integrated_lufs, _db(float(self._tp.max())), _db(self._sample_peak),
+        lufs = k.gated_loudness(np.concatenate(self._hops)) if self._hops else -math.inf
+        return LoudnessMeasurement(lufs, _db(float(self._tp.max())), _db(self._sample_peak),
                                    self._n_in / self._sample_rate)
 
-    def flush(self) -> np.ndarray:
+    def _flush(self) -> np.ndarray:
         if self._channels is not None:
             # the interpolator's tail: the last samples' inter-sample values
             k.true_peak_update(np.zeros((self._channels, k.TP_DELAY)), self._taps, self._tp_hist, self._tp)
-            self.last = self.measurement()
-        return super().flush()
+        final = self.measurement()
+        y = super()._flush()  # resets the stream (and ``last``)
+        self.last = final
+        return y
 
 
 def measure_loudness(samples: Any, sample_rate: int) -> LoudnessMeasurement:
     """One-shot BS.1770 measurement of ``samples`` ((channels, n) or (n,))."""
-    x = as_float_block(samples, "measure_loudness")
-    meter = LoudnessMeter(sample_rate=sample_rate, num_channels=x.shape[0])
-    meter.process(x)
+    meter = LoudnessMeter(sample_rate=sample_rate)
+    meter.process(samples)  # the meter checks the samples (a transposed array is refused)
     meter.flush()
     return meter.last
 
@@ -228,6 +240,7 @@ class LoudnessNormalize(TruePeakLimiter):
         if self.measured_lufs is not None:
             return super().run(samples)
         x = as_float_block(samples, self.name)
+        check_layout(self.name, x.shape, self._declared_channels)  # before the measuring pass
         self.measured_lufs = measure_loudness(x, self._sample_rate).integrated_lufs
         self._gain_db = self._gain_for(self.measured_lufs)
         try:
