@@ -537,3 +537,321 @@ def test_clean_in_place(media, tmp_path):
     assert np.std(y) == pytest.approx(0.5 * np.std(x), rel=0.05)
     assert video_packets(p) == video_packets(media["mp4"])
     assert os.listdir(tmp_path) == ["clip.mp4"]
+
+
+# ---------------------------------------------------------------------------
+# every container: complete or refused (truncation), formats kept, chapters
+# ---------------------------------------------------------------------------
+
+#: extension -> (audio encoder, video encoder or None, container options) of the generated files
+GENERATED = {
+    ".wav": ("pcm_s16le", None, None),
+    ".flac": ("flac", None, None),
+    ".aiff": ("pcm_s16be", None, None),
+    ".mp3": ("libmp3lame", None, None),
+    ".opus": ("libopus", None, None),
+    ".ogg": ("libopus", None, None),
+    ".aac": ("aac", None, None),
+    ".m4a": ("aac", None, {"movflags": "+faststart"}),
+    ".mka": ("libopus", None, None),
+    ".mp4": ("aac", "libx264", {"movflags": "+faststart"}),
+    ".mov": ("aac", "libx264", {"movflags": "+faststart"}),
+    ".mkv": ("libopus", "libx264", None),
+    ".webm": ("libopus", "libvpx", None),
+    ".ts": ("aac", "libx264", None),
+    ".avi": ("libmp3lame", "libx264", None),
+}
+
+
+def make_file(path, acodec, vcodec=None, *, seconds=1.0, channels=2, rate=RATE, options=None, chapters=None):
+    """A generated file: tones (+ 64x48 video at 25 fps), audio and video interleaved
+    in time order; returns the audio written (channels, n)."""
+    n = int(round(seconds * rate))
+    x = tone_noise(n, rate=rate, channels=channels, seed=3)
+    layout = "stereo" if channels == 2 else "mono"
+    with av.open(str(path), "w", options=options or {}) as oc:
+        vs = None
+        if vcodec:
+            vs = oc.add_stream(vcodec, rate=25)
+            vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        a = oc.add_stream(acodec, rate=rate)
+        a.layout = layout
+        if chapters:
+            oc.set_chapters(chapters)
+        cc = a.codec_context
+        cc.open()
+        fs = cc.frame_size or 1024
+        nv, vi = (int(seconds * 25) if vcodec else 0), 0
+
+        def video_until(t):
+            nonlocal vi
+            while vi < nv and vi / 25 <= t:
+                img = np.full((48, 64, 3), (vi * 9) % 255, np.uint8)
+                vf = av.VideoFrame.from_ndarray(img, format="rgb24")
+                vf.pts, vf.time_base = vi, Fraction(1, 25)
+                oc.mux(vs.encode(vf))
+                vi += 1
+
+        for i in range(0, n, fs):
+            video_until(i / rate)
+            f = float_to_frame(x[:, i:i + fs], cc.format.name, layout, rate)
+            f.pts, f.time_base = i, Fraction(1, rate)
+            oc.mux(a.encode(f))
+        oc.mux(a.encode(None))
+        if vs:
+            video_until(seconds)
+            oc.mux(vs.encode(None))
+    return x
+
+
+@pytest.fixture(scope="module")
+def every_format(tmp_path_factory):
+    """One complete 1 s file per generated format: {ext: path}."""
+    d = tmp_path_factory.mktemp("formats")
+    files = {}
+    for ext, (acodec, vcodec, options) in GENERATED.items():
+        files[ext] = d / f"clip{ext}"
+        make_file(files[ext], acodec, vcodec, options=options)
+    return files
+
+
+def cut(src, dst, fraction):
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * fraction)])
+    return dst
+
+
+FOUND_RE = r"found (\d+\.\d{3}) s in (\d+) packet\(s\) of (audio|video) stream #(\d+)"
+
+
+@pytest.mark.parametrize("ext", list(GENERATED))
+def test_every_format_complete_round_trip(every_format, tmp_path, ext):
+    """A complete file of each format is cleaned into its own format: codec, rate,
+    channels and sample count kept, video packets identical."""
+    src = every_format[ext]
+    out = tmp_path / f"out{ext}"
+    rep = clean_media(src, out, identity)
+    x, sr = read_audio(src)
+    y, sr2 = read_audio(out)
+    a, b = probe(src).audio_streams[0], probe(out).audio_streams[0]
+    assert (b.codec, b.sample_rate, b.channels, b.sample_format) == (a.codec, a.sample_rate, a.channels,
+                                                                     a.sample_format)
+    assert (sr2, y.shape[0]) == (sr, x.shape[0])
+    frame = 1152 if ext == ".avi" else 0  # AVI cannot mark LAME's end padding: up to one frame longer
+    assert x.shape[1] <= y.shape[1] <= x.shape[1] + frame, (x.shape, y.shape)
+    assert rep.audio_streams[0].input_samples == x.shape[1]
+    if GENERATED[ext][1]:
+        assert video_packets(out) == video_packets(src)
+    assert sorted(os.listdir(tmp_path)) == [f"out{ext}"]
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.9])
+@pytest.mark.parametrize("ext", list(GENERATED))
+def test_truncated_file_of_every_format_refused(every_format, tmp_path, ext, fraction):
+    """Cut at 50 % / 90 % of its bytes: MediaError naming the file, what was expected
+    and what was found; no output, no temporary file."""
+    src = cut(every_format[ext], tmp_path / f"cut{ext}", fraction)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(MediaError) as err:
+        clean_media(src, out_dir / f"o{ext}", identity)
+    msg = str(err.value)
+    assert msg.startswith(f"{src}: truncated or damaged: expected "), msg
+    assert ", found " in msg
+    with pytest.raises(MediaError) as err2:
+        read_audio(src)
+    assert str(err2.value) == msg
+    assert os.listdir(out_dir) == []
+
+
+def test_truncated_mp4_message_exact(every_format, tmp_path):
+    """The H.264 + AAC MP4 that used to give exit 0 at 50 %: the sample table's duration
+    and packet count against the packets the cut file holds, and the box that is cut."""
+    full = every_format[".mp4"]
+    with av.open(str(full)) as c:
+        s = c.streams.audio[0]
+        declared, frames, index = float(s.duration * s.time_base), s.frames, s.index
+    src = cut(full, tmp_path / "half.mp4", 0.5)
+    with av.open(str(src)) as c:
+        pk = [p for p in c.demux(c.streams.audio[0]) if p.size]
+    found = float((pk[-1].pts + pk[-1].duration - pk[0].pts) * pk[0].time_base)
+    with pytest.raises(MediaError) as err:
+        clean_media(src, tmp_path / "o.mp4", identity)
+    msg = str(err.value)
+    assert msg.startswith(
+        f"{src}: truncated or damaged: expected {declared:.3f} s of audio stream #{index} (the MP4 sample table), "
+        f"found {found:.3f} s in {len(pk)} packet(s) of audio stream #{index}; the 'mdat' box at byte ")
+    assert declared == pytest.approx(1.0, abs=0.03) and found < 0.6 and len(pk) < frames
+    size = src.stat().st_size
+    pos, need, into = map(int, __import__("re").search(r"byte (\d+) needs (\d+) bytes, the file ends (\d+) bytes",
+                                                        msg).groups())
+    assert pos + into == size and pos + need > size
+    assert os.listdir(tmp_path) == ["half.mp4"]
+
+
+@pytest.mark.parametrize("ext, expected", [
+    (".wav", r"expected 1\.000 s of audio stream #0 \(the WAV data chunk size\)"),
+    (".aiff", r"expected 1\.000 s of audio stream #0 \(the AIFF COMM chunk\)"),
+    (".mkv", r"expected 1\.0\d\d s of audio stream #1 \(the Matroska DURATION tag\)"),
+    (".mp3", r"expected a complete MP3 file"),
+    (".aac", r"expected a complete ADTS AAC file"),
+    (".ts", r"expected a complete MPEG-TS file"),
+    (".avi", r"expected a complete AVI file"),
+])
+def test_truncated_message_expected_and_found(every_format, tmp_path, ext, expected):
+    """What the headers declare (or, without a declared length, a complete file) against the
+    duration of the packets before the cut: 90 % of the bytes hold 0.5-0.97 s of 1 s."""
+    src = cut(every_format[ext], tmp_path / f"cut{ext}", 0.9)
+    with pytest.raises(MediaError) as err:
+        read_audio(src)
+    msg = str(err.value)
+    import re
+
+    assert re.search(f"^{re.escape(str(src))}: truncated or damaged: {expected}, {FOUND_RE}; ", msg), msg
+    found = float(re.search(FOUND_RE, msg).group(1))
+    assert 0.5 < found < 0.97, msg
+
+
+def test_truncated_file_ffmpeg_cannot_open(every_format, tmp_path):
+    """A 1 s Opus file is one Ogg page of audio: 90 % of it does not open at all; the page
+    walk says where it is cut."""
+    src = cut(every_format[".opus"], tmp_path / "cut.opus", 0.9)
+    size = src.stat().st_size
+    with pytest.raises(MediaError) as err:
+        clean_media(src, tmp_path / "o.opus", identity)
+    import re
+
+    m = re.fullmatch(f"{re.escape(str(src))}: truncated or damaged: expected a complete Ogg file, found one FFmpeg "
+                     r"cannot open \(End of file\); the Ogg page at byte (\d+) needs (\d+) bytes, the file ends "
+                     r"(\d+) bytes into it", str(err.value))
+    assert m, str(err.value)
+    pos, need, into = map(int, m.groups())
+    assert pos + into == size and pos + need > size
+    assert os.listdir(tmp_path) == ["cut.opus"]
+
+
+def test_cut_at_a_frame_or_page_boundary(every_format, tmp_path):
+    """Cuts that leave whole frames / pages: the Ogg stream lacks its end-of-stream page,
+    the MP3 holds fewer frames than its Xing/Info header counts."""
+    data = every_format[".opus"].read_bytes()
+    src = tmp_path / "pages.opus"
+    src.write_bytes(data[: data.rfind(b"OggS")])
+    with pytest.raises(MediaError, match=r"pages\.opus: truncated or damaged: expected a complete Ogg file, found "
+                                         r"\d\.\d{3} s .*has no end-of-stream page"):
+        read_audio(src)
+    data = every_format[".mp3"].read_bytes()
+    with av.open(str(every_format[".mp3"])) as c:
+        last = [p for p in c.demux(c.streams.audio[0]) if p.size][-1]
+    src = tmp_path / "frames.mp3"
+    src.write_bytes(data[: last.pos])
+    with pytest.raises(MediaError, match=r"frames\.mp3: .*the Xing/Info header counts (\d+) MPEG audio frames, "
+                                         r"\d\.\d{3} s; the file holds (\d+), "):
+        clean_media(src, tmp_path / "o.mp3", identity)
+    assert sorted(os.listdir(tmp_path)) == ["frames.mp3", "pages.opus"]
+
+
+def test_cli_truncated_exit_1(every_format, tmp_path, capsys):
+    from mediacore.cli import main
+
+    src = cut(every_format[".m4a"], tmp_path / "talk.m4a", 0.5)
+    assert main(["clean", str(src), "-o", str(tmp_path / "talk.clean.m4a"), "-q", "--denoise", "dsp"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"mediacore clean: error: {src}: truncated or damaged: expected 1.0")
+    assert "found 0." in err and err.count("\n") == 1
+    assert os.listdir(tmp_path) == ["talk.m4a"]
+
+
+def test_mp4_chapters_copied(tmp_path):
+    chapters = [{"id": 1, "start": 0, "end": 500, "time_base": Fraction(1, 1000), "metadata": {"title": "Intro"}},
+                {"id": 2, "start": 500, "end": 1000, "time_base": Fraction(1, 1000), "metadata": {"title": "Talk"}}]
+    src = tmp_path / "talk.mp4"
+    make_file(src, "aac", "libx264", chapters=chapters)
+
+    def titles_and_times(path):
+        with av.open(str(path)) as c:
+            return [(ch["metadata"]["title"], float(ch["start"] * ch["time_base"]), float(ch["end"] * ch["time_base"]))
+                    for ch in c.chapters()]
+
+    assert titles_and_times(src) == [("Intro", 0.0, 0.5), ("Talk", 0.5, 1.0)]
+    for ext in (".mp4", ".mkv", ".mov"):
+        rep = clean_media(src, tmp_path / f"out{ext}", delay480)
+        assert (rep.chapters_copied, rep.chapters_dropped) == (2, 0)
+        assert titles_and_times(tmp_path / f"out{ext}") == titles_and_times(src)
+        # bytes, pts and key flags identical (Matroska stores no dts: FFmpeg rebuilds it)
+        assert [(b, pts, k) for b, pts, _dts, k in video_packets(tmp_path / f"out{ext}")] == \
+            [(b, pts, k) for b, pts, _dts, k in video_packets(src)]
+    with pytest.warns(RuntimeWarning, match=r"out\.wav: 2 chapter\(s\) of .*talk\.mp4 dropped: a wav file cannot "
+                                            r"hold chapters"):
+        rep = clean_media(src, tmp_path / "out.wav", identity)
+    assert (rep.chapters_copied, rep.chapters_dropped) == (0, 2)
+    assert not leftovers(tmp_path)
+
+
+def test_24_bit_flac_stays_24_bit(tmp_path):
+    x = tone_noise(RATE // 2 + 17, channels=2)
+    sf.write(tmp_path / "in.flac", x.T, RATE, subtype="PCM_24")
+    clean_media(tmp_path / "in.flac", tmp_path / "out.flac", identity)
+    clean_media(tmp_path / "in.flac", tmp_path / "out.wav", identity)
+    clean_media(tmp_path / "in.flac", tmp_path / "out.aiff", identity)
+    for name in ("out.flac", "out.wav", "out.aiff"):
+        assert sf.info(tmp_path / name).subtype == "PCM_24", name
+        y, sr = read_audio(tmp_path / name)
+        assert sr == RATE and np.array_equal(y, read_audio(tmp_path / "in.flac")[0])  # bit exact
+
+
+@pytest.mark.parametrize("subtype, codec", [("PCM_U8", "pcm_u8"), ("PCM_32", "pcm_s32le"), ("DOUBLE", "pcm_f64le")])
+def test_wav_sample_format_kept(tmp_path, subtype, codec):
+    sf.write(tmp_path / "in.wav", tone_noise(4000, channels=1).T, 16000, subtype=subtype)
+    rep = clean_media(tmp_path / "in.wav", tmp_path / "out.wav", identity)
+    assert rep.audio_codec == codec and sf.info(tmp_path / "out.wav").subtype == subtype
+    assert np.array_equal(read_audio(tmp_path / "out.wav")[0], read_audio(tmp_path / "in.wav")[0])
+
+
+_VORBIS_SCRIPT = """
+import sys
+from fractions import Fraction
+import av, numpy as np
+x = (0.3 * np.sin(2 * np.pi * 440 * np.arange(44100) / 44100)).astype(np.float32)
+with av.open(sys.argv[1], "w") as oc:
+    s = oc.add_stream("vorbis", rate=44100)
+    s.layout = "stereo"
+    s.codec_context.options = {"strict": "experimental"}
+    s.codec_context.open()
+    for i in range(0, 44100, 1024):
+        f = av.AudioFrame.from_ndarray(np.ascontiguousarray(np.stack([x[i:i + 1024]] * 2)), format="fltp",
+                                       layout="stereo")
+        f.sample_rate, f.pts, f.time_base = 44100, i, Fraction(1, 44100)
+        oc.mux(s.encode(f))
+    oc.mux(s.encode(None))
+"""
+
+
+def test_vorbis_ogg_keeps_vorbis_or_says_why(tmp_path):
+    """44.1 kHz Vorbis .ogg -> .ogg: Vorbis at 44.1 kHz where libvorbis is built in; else a
+    ParameterError that names the codec, the rate and the way out -- never 48 kHz Opus."""
+    import subprocess
+    import sys
+
+    from mediacore.io._av import encoder_available
+
+    src = tmp_path / "in.ogg"
+    # FFmpeg's own (experimental) Vorbis encoder makes the input; in a child, as it can abort
+    done = subprocess.run([sys.executable, "-c", _VORBIS_SCRIPT, str(src)], capture_output=True, timeout=120)
+    if done.returncode or not src.exists():
+        pytest.skip(f"no Vorbis encoder to make the input: {done.stderr[-200:]!r}")
+    assert probe(src).audio_streams[0].codec == "vorbis"
+    out = tmp_path / "out.ogg"
+    if encoder_available("libvorbis"):
+        clean_media(src, out, identity)
+        b = probe(out).audio_streams[0]
+        assert (b.codec, b.sample_rate) == ("vorbis", 44100)
+    else:
+        with pytest.raises(ParameterError) as err:
+            clean_media(src, out, identity)
+        assert str(err.value) == (
+            f"{out}: cannot keep the input's vorbis audio (2 ch, 44100 Hz) in .ogg: this FFmpeg build has no "
+            f"encoder for it that .ogg holds; choose the output codec (--codec / audio_codec, e.g. libopus) to "
+            f"convert it")
+        assert sorted(os.listdir(tmp_path)) == ["in.ogg"]
+        rep = clean_media(src, tmp_path / "opus.ogg", identity, audio_codec="opus")  # asked for: converted
+        assert (rep.audio_codec, rep.sample_rate) == ("libopus", 48000)

@@ -13,6 +13,7 @@ import av
 import numpy as np
 
 from mediacore.errors import FormatError, MediaError, ParameterError
+from mediacore.io.integrity import check_structure, file_kind, structure_damage, truncated_error
 
 # ---------------------------------------------------------------------------
 # Extension tables
@@ -28,6 +29,9 @@ AUDIO_EXTENSIONS: dict[str, tuple[str, str]] = {
     ".m4a": ("ipod", "aac"),
     ".mp3": ("mp3", "libmp3lame"),
     ".mka": ("matroska", "libopus"),
+    ".aac": ("adts", "aac"),
+    ".aiff": ("aiff", "pcm_s16be"),
+    ".aif": ("aiff", "pcm_s16be"),
 }
 
 #: extension -> (FFmpeg muxer name, fallback audio encoder); these can hold video.
@@ -37,10 +41,46 @@ VIDEO_EXTENSIONS: dict[str, tuple[str, str]] = {
     ".mov": ("mov", "aac"),
     ".mkv": ("matroska", "libopus"),
     ".webm": ("webm", "libopus"),
+    ".ts": ("mpegts", "aac"),
+    ".avi": ("avi", "libmp3lame"),
 }
 
+#: the one list of media extensions: what ``clean`` reads and writes back and ``batch`` picks up
+MEDIA_EXTENSIONS: tuple[str, ...] = tuple(sorted({*AUDIO_EXTENSIONS, *VIDEO_EXTENSIONS}))
+
 #: containers that can carry several audio streams
-MULTI_AUDIO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mka", ".m4a"}
+MULTI_AUDIO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mka", ".m4a", ".ts"}
+
+#: extension aliases that name the same container (for "same container in and out")
+_SAME_CONTAINER = {".aif": ".aiff", ".oga": ".ogg", ".m4v": ".mp4"}
+
+#: audio encoders each output extension holds (None: whatever the muxer accepts; tried in turn)
+_HOLDS: dict[str, frozenset[str] | None] = {
+    ".flac": frozenset({"flac"}),
+    ".ogg": frozenset({"libopus", "libvorbis", "flac"}),
+    ".opus": frozenset({"libopus"}),
+    ".m4a": frozenset({"aac", "alac"}),
+    ".mp3": frozenset({"libmp3lame"}),
+    ".aac": frozenset({"aac"}),
+    ".webm": frozenset({"libopus", "libvorbis"}),
+    # PCM-in-MP4 plays almost nowhere
+    ".mp4": frozenset({"aac", "alac", "libmp3lame", "ac3", "eac3", "flac", "libopus"}),
+    ".ts": frozenset({"aac", "libmp3lame", "mp2", "ac3", "eac3"}),
+    ".mka": None,
+    ".mkv": None,
+    ".mov": None,
+}
+
+#: PCM sample kind -> (little-endian encoder, big-endian encoder)
+_PCM_BY_KIND = {
+    8: ("pcm_u8", "pcm_s8"),
+    16: ("pcm_s16le", "pcm_s16be"),
+    24: ("pcm_s24le", "pcm_s24be"),
+    32: ("pcm_s32le", "pcm_s32be"),
+    "flt": ("pcm_f32le", "pcm_f32be"),
+    "dbl": ("pcm_f64le", "pcm_f64be"),
+}
+_PCM_CONTAINERS = {".wav": 0, ".avi": 0, ".aiff": 1}  # extension -> index into _PCM_BY_KIND values
 
 #: user-facing aliases -> FFmpeg encoder names
 CODEC_ALIASES: dict[str, str] = {
@@ -66,29 +106,22 @@ CODEC_ALIASES: dict[str, str] = {
     "f64": "pcm_f64le",
 }
 
-#: decoder name -> encoder name producing the same codec family
-DECODER_TO_ENCODER: dict[str, str] = {
-    "aac": "aac",
-    "aac_fixed": "aac",
-    "opus": "libopus",
-    "libopus": "libopus",
-    "vorbis": "libvorbis",
-    "libvorbis": "libvorbis",
-    "mp3": "libmp3lame",
-    "mp3float": "libmp3lame",
-    "flac": "flac",
-    "alac": "alac",
-    "ac3": "ac3",
-    "eac3": "eac3",
-    "pcm_s16le": "pcm_s16le",
-    "pcm_s24le": "pcm_s24le",
-    "pcm_s32le": "pcm_s32le",
-    "pcm_f32le": "pcm_f32le",
-    "pcm_f64le": "pcm_f32le",  # we process in float32
-    "pcm_u8": "pcm_s16le",
-    "pcm_s16be": "pcm_s16be",
-    "pcm_s24be": "pcm_s24be",
+#: decoder name -> encoders of the same codec family, best first (else: an encoder of the decoder's name)
+DECODER_FAMILY: dict[str, tuple[str, ...]] = {
+    "aac": ("aac",),
+    "aac_fixed": ("aac",),
+    "opus": ("libopus",),
+    "libopus": ("libopus",),
+    # not FFmpeg's own (experimental) Vorbis encoder: it can abort the process (floor_encode assertion)
+    "vorbis": ("libvorbis",),
+    "libvorbis": ("libvorbis",),
+    "mp3": ("libmp3lame",),
+    "mp3float": ("libmp3lame",),
+    "mp2float": ("mp2",),
+    "ac3_fixed": ("ac3",),
 }
+
+LOSSLESS_DECODERS = {"flac", "alac", "wavpack", "tta", "ape", "mlp", "truehd"}
 
 #: per-channel default bitrates (bit/s) of lossy encoders
 DEFAULT_BITRATE_PER_CHANNEL = {
@@ -96,6 +129,7 @@ DEFAULT_BITRATE_PER_CHANNEL = {
     "libopus": 48_000,
     "libmp3lame": 96_000,
     "libvorbis": 80_000,
+    "mp2": 96_000,
     "ac3": 96_000,
     "eac3": 96_000,
 }
@@ -140,6 +174,39 @@ def output_format(path: str | os.PathLike[str]) -> tuple[str, str, bool]:
     )
 
 
+def same_container(a: str, b: str) -> bool:
+    """Do two paths have extensions naming the same container (``.aif``/``.aiff``, ...)?"""
+    ea, eb = split_ext(a), split_ext(b)
+    return _SAME_CONTAINER.get(ea, ea) == _SAME_CONTAINER.get(eb, eb)
+
+
+def container_holds(ext: str, encoder: str) -> bool:
+    """Can an output with extension *ext* hold audio from *encoder* (by our table)?"""
+    ext = _SAME_CONTAINER.get(ext, ext)
+    if ext in _PCM_CONTAINERS:
+        pcm = encoder.startswith(("pcm_", "adpcm_"))
+        if ext == ".aiff":
+            return pcm and not encoder.endswith("le") and not encoder.startswith("adpcm_")
+        return (pcm and not encoder.endswith("be")) or (ext == ".avi" and encoder in ("libmp3lame", "mp2", "ac3"))
+    holds = _HOLDS.get(ext, frozenset())
+    return holds is None or encoder in holds
+
+
+def family_encoders(decoder: str, bits: int | str | None, ext: str) -> list[str]:
+    """Encoders (available in this build, held by *ext*) that keep the input's codec
+    family, best first.  PCM and lossless input into a PCM container keeps its
+    sample kind (8/16/24/32-bit integer, float, double) in the container's byte order."""
+    ext = _SAME_CONTAINER.get(ext, ext)
+    if ext in _PCM_CONTAINERS and (decoder.startswith("pcm_") or decoder in LOSSLESS_DECODERS):
+        kind = bits if bits in _PCM_BY_KIND else (24 if isinstance(bits, int) and 16 < bits < 24 else None)
+        if kind is not None and not decoder.startswith(("pcm_alaw", "pcm_mulaw")):
+            return [_PCM_BY_KIND[kind][_PCM_CONTAINERS[ext]]]
+    if ext == ".flac" and (decoder.startswith("pcm_s") or decoder in LOSSLESS_DECODERS):
+        return ["flac"]  # lossless to lossless; flac keeps integer depths up to 32 bits
+    names = DECODER_FAMILY.get(decoder, (decoder,))
+    return [n for n in names if encoder_available(n) and container_holds(ext, n)]
+
+
 def resolve_codec(name: str) -> str:
     """Map a user codec name/alias to an available FFmpeg encoder name."""
     if not isinstance(name, str) or not name:
@@ -151,14 +218,19 @@ def resolve_codec(name: str) -> str:
         raise ParameterError(f"audio codec {name!r}: no FFmpeg encoder {enc!r} in this PyAV build") from exc
     if codec.type != "audio":
         raise ParameterError(f"audio codec {name!r}: {enc!r} is a {codec.type} encoder, expected audio")
+    if codec.experimental:
+        raise ParameterError(f"audio codec {name!r}: expected a stable encoder, got FFmpeg's experimental {enc!r} "
+                             f"(it can corrupt output or abort); this build has no stable one for it")
     return codec.name
 
 
 def encoder_available(name: str) -> bool:
+    """A stable (not experimental) audio encoder of that name is in this build."""
     try:
-        return av.Codec(name, "w").type == "audio"
+        codec = av.Codec(name, "w")
     except Exception:
         return False
+    return codec.type == "audio" and not codec.experimental
 
 
 def parse_bitrate(bitrate: int | str | None) -> int | None:
@@ -223,15 +295,33 @@ def check_input_path(path: str | os.PathLike[str]) -> str:
     return p
 
 
+def error_text(exc: BaseException) -> str:
+    """An exception's message without errno noise (FFmpeg errors: their strerror)."""
+    if isinstance(exc, av.FFmpegError) and exc.strerror:
+        return str(exc.strerror)
+    return str(exc)
+
+
 @contextmanager
-def open_input(path: str | os.PathLike[str]) -> Iterator[Any]:
-    """av.open for reading with every failure mapped to MediaError."""
+def open_input(path: str | os.PathLike[str], *, complete: bool = False) -> Iterator[Any]:
+    """av.open for reading with every failure mapped to MediaError.
+
+    ``complete=True`` also refuses a file whose byte structure shows it is cut
+    or has gaps (:func:`~mediacore.io.integrity.check_structure`), before any
+    decoding."""
     p = check_input_path(path)
     try:
         container = av.open(p, "r")
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
-        raise MediaError(f"{p}: cannot open as a media file (corrupt, truncated or unsupported format): {exc}") from exc
+        damage = structure_damage(p)
+        if damage:
+            raise truncated_error(p, f"a complete {file_kind(p)} file",
+                                  f"one FFmpeg cannot open ({error_text(exc)})", damage) from exc
+        raise MediaError(f"{p}: cannot open as a media file (corrupt, truncated or unsupported format): "
+                         f"{error_text(exc)}") from exc
     try:
+        if complete:
+            check_structure(p, container)
         yield container
     finally:
         container.close()

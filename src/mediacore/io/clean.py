@@ -18,25 +18,36 @@ import numpy as np
 from mediacore.errors import FormatError, MediaError, ParameterError
 from mediacore.stage import check_range
 from mediacore.io._av import (
-    DECODER_TO_ENCODER,
+    DECODER_FAMILY,
+    LOSSY_ENCODERS,
     MULTI_AUDIO_EXTENSIONS,
     audio_streams_or_raise,
     check_finite,
     check_input_path,
     clean_metadata,
     encoder_available,
+    error_text,
+    family_encoders,
     open_input,
     output_format,
     parse_bitrate,
     resolve_codec,
+    same_container,
     split_ext,
 )
 from mediacore.io.atomic import atomic_output
+from mediacore.io.integrity import StreamTally, check_packets
 from mediacore.io.read import MAX_END_PADDING, AudioStreamDecoder
-from mediacore.io.write import AudioStreamEncoder, output_container
+from mediacore.io.write import AudioStreamEncoder, choose_rate, encoder_problem, output_container
 
 #: seconds of audio handed to ``pipeline.process`` per call
 BLOCK_SECONDS = 0.25
+
+#: output muxers that hold chapters (FFmpeg writes and reads them back)
+CHAPTER_MUXERS = {"mp4", "mov", "ipod", "matroska", "webm", "ogg", "mp3"}
+
+#: FFmpeg's AVDISCARD_ALL: a stream the demuxer has consumed itself (an MP4 chapter track)
+AVDISCARD_ALL = 48
 
 #: stop buffering non-audio packets while waiting for the first audio frames after this many
 _PRIME_MAX_PACKETS = 2048
@@ -90,6 +101,8 @@ class CleanReport:
     other_streams_copied: int = 0  #: subtitle / data / attachment / cover-art streams
     audio_streams: tuple[AudioStreamReport, ...] = ()
     chapters_copied: int = 0
+    #: chapters of the input the output container cannot hold (a RuntimeWarning says so too)
+    chapters_dropped: int = 0
     #: input stream index -> integrated loudness (LUFS) of the pipeline output before normalising
     #: (only with ``loudness_lufs``)
     loudness_lufs: dict[int, float] = field(default_factory=dict)
@@ -154,7 +167,8 @@ class _AudioJob:
     def open_encoder(self, out: Any, *, codec: str, bitrate: int | None, out_rate: int) -> None:
         """Add the output stream (raises ValueError if the container cannot hold *codec*)."""
         rate = self.dec.sample_rate
-        if bitrate is None and self.dec.bit_rate and DECODER_TO_ENCODER.get(self.dec.codec) == codec:
+        same_family = codec in DECODER_FAMILY.get(self.dec.codec, (self.dec.codec,))
+        if bitrate is None and self.dec.bit_rate and same_family and codec in LOSSY_ENCODERS:
             # same lossy codec family: keep the input's bitrate (within sane bounds)
             ch = self.dec.channels
             bitrate = min(max(self.dec.bit_rate, 24_000 * ch), 320_000 * ch)
@@ -169,6 +183,7 @@ class _AudioJob:
             bitrate=bitrate,
             layout=self.dec.layout,
             holdback=holdback,
+            bits=self.dec.bits,
             what=self.what,
         )
         self.enc.set_start_time(self.dec.start_time or 0.0)
@@ -236,7 +251,7 @@ class _AudioJob:
         n_in = self.dec.exact_length()
         enc = self.enc
         total = round(n_in * enc.rate / self.dec.sample_rate)
-        produced = enc.written
+        produced = enc.delivered
         if produced > total:  # pipeline produced more than latency + input; cannot un-encode
             warnings.warn(
                 f"{self.what}: pipeline output exceeded the input length by {produced - total} samples "
@@ -266,22 +281,14 @@ class _AudioJob:
 # ---------------------------------------------------------------------------
 
 
-def _default_codec(ext: str, default_enc: str, in_codec: str) -> list[str]:
-    """Candidate encoders, best first, for an output extension and input codec."""
-    same = DECODER_TO_ENCODER.get(in_codec)
-    if ext == ".wav":
-        if same and same.startswith("pcm_") and same.endswith("le"):
-            return [same, "pcm_s16le"]
-        return ["pcm_s16le"]
-    if ext in (".mp4", ".m4v") and same and same.startswith("pcm_"):
-        return [default_enc]  # PCM-in-MP4 plays almost nowhere
-    if ext in (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mka") and same:
-        return [same, default_enc]  # the first one the container accepts wins
-    return [default_enc]
-
-
 def _copyable(stream: Any, can_video: bool) -> str | None:
-    """'video' / 'other' if this non-audio stream should be copied, else None."""
+    """'video' / 'other' if this non-audio stream should be copied, else None.
+
+    Streams FFmpeg marks discard-all are not copied: in MP4/MOV that is the
+    text track it has turned into chapters (which are written again as
+    chapters; copying the track as well makes the mov muxer fail)."""
+    if stream.discard == AVDISCARD_ALL:
+        return None
     if stream.type == "video":
         attached = bool(stream.disposition & av.stream.Disposition.attached_pic)
         if can_video:
@@ -340,7 +347,7 @@ def _demux(container: Any, streams: list[Any], src: str) -> Iterator[Any]:
         except StopIteration:
             return
         except av.FFmpegError as exc:
-            raise MediaError(f"{src}: corrupt or truncated (demux error): {exc}") from exc
+            raise MediaError(f"{src}: corrupt or truncated (demux error): {error_text(exc)}") from exc
         yield packet
 
 
@@ -387,7 +394,9 @@ def clean_media(
       needs the whole stream, so the audio is decoded and processed twice
       (a measuring pass, then the writing pass); the report has the
       measured values.
-    * Chapters are kept.
+    * Chapters are kept where the output container holds them (mp4, mov, m4a,
+      mkv, mka, webm, ogg/opus, mp3); otherwise a RuntimeWarning names the
+      number dropped (also ``CleanReport.chapters_dropped``).
 
     Raises MediaError (missing / corrupt / truncated input, no audio stream),
     FormatError (empty audio, NaN/Inf in input or pipeline output),
@@ -423,7 +432,7 @@ def clean_media(
                         measure_processed_loudness(src, make_pipeline, all_streams=ext in MULTI_AUDIO_EXTENSIONS))
     try:
         with atomic_output(dst) as tmp:
-            with open_input(src) as ic:
+            with open_input(src, complete=True) as ic:
                 job.prime(ic, progress)
                 with output_container(tmp, muxer, movie_timescale=job.out_rate0, what=dst,
                                       file_desc="the output file") as oc:
@@ -450,6 +459,7 @@ def clean_media(
         other_streams_copied=job.n_other,
         audio_streams=job.reports,
         chapters_copied=job.n_chapters,
+        chapters_dropped=job.n_chapters_dropped,
         loudness_lufs=job.loudness[2] if job.loudness else {},
     )
 
@@ -465,13 +475,15 @@ class _CleanJob:
         self.muxer, self.default_enc, self.can_video, self.ext = muxer, default_enc, can_video, ext
         self.user_codec, self.bitrate = user_codec, bitrate
         self.out_sample_rate = int(out_sample_rate) if out_sample_rate is not None else None
-        self.n_video = self.n_other = self.n_chapters = 0
+        self.n_video = self.n_other = self.n_chapters = self.n_chapters_dropped = 0
         #: (target LUFS, true-peak ceiling dBTP, {stream index: measured LUFS}) or None
         self.loudness: tuple[float, float, dict[int, float]] | None = None
         self.reports: tuple[AudioStreamReport, ...] = ()
         self._update: Callable[[float], None] = lambda s: None
         self._close_bar: Callable[[], None] = lambda: None
         self._out_stream_of: dict[int, Any] = {}
+        #: what the demuxer delivered of each copied stream (checked against the headers at the end)
+        self._tallies: dict[int, StreamTally] = {}
 
     def close_progress(self) -> None:
         self._close_bar()
@@ -483,6 +495,8 @@ class _CleanJob:
         Packets of copied streams wait in ``held`` (bounded) until the output
         header exists."""
         src = self.src
+        self.container_format = ic.format.name
+        self.in_streams = {s.index: s for s in ic.streams}
         in_audio = audio_streams_or_raise(ic, src)
         proc = in_audio if self.ext in MULTI_AUDIO_EXTENSIONS else in_audio[:1]
         self.copies = {
@@ -520,13 +534,15 @@ class _CleanJob:
     def build(self, ic: Any, oc: Any) -> None:
         """Add output streams in the input's order; copy metadata."""
         oc.metadata.update(clean_metadata(dict(ic.metadata)))
-        chapters = ic.chapters() if self.can_video or self.ext in (".mka", ".m4a") else []
-        if chapters:
-            try:
-                oc.set_chapters(chapters)
-                self.n_chapters = len(chapters)
-            except (ValueError, av.FFmpegError) as exc:  # pragma: no cover - muxer without chapters
-                warnings.warn(f"{self.dst}: chapters dropped: {exc}", RuntimeWarning, stacklevel=4)
+        chapters = ic.chapters()
+        if chapters and self.muxer in CHAPTER_MUXERS:
+            oc.set_chapters(chapters)
+            self.n_chapters = len(chapters)
+        elif chapters:
+            self.n_chapters_dropped = len(chapters)
+            warnings.warn(f"{self.dst}: {len(chapters)} chapter(s) of {self.src} dropped: a {self.muxer} file cannot "
+                          f"hold chapters (mp4, mov, m4a, mkv, mka, webm, ogg, opus and mp3 can)",
+                          RuntimeWarning, stacklevel=4)
         for s in ic.streams:
             if s.index in self.job_of:
                 self._add_audio(self.job_of[s.index], oc)
@@ -534,26 +550,54 @@ class _CleanJob:
                 self._add_copy(s, self.copies[s.index], oc)
 
     def _add_audio(self, j: _AudioJob, oc: Any) -> None:
+        """Open the output encoder of one processed stream.
+
+        Without ``audio_codec`` the input's codec family (and, for PCM, FLAC and
+        ALAC, its sample depth) is kept where the output container holds it, else
+        the container's usual codec is used.  When the output has the input's
+        container (same extension), the family and the sample rate must be kept:
+        if this FFmpeg build cannot, that is a ParameterError naming a way out,
+        never a silent change."""
+        dec = j.dec
+        j.make(self._maker(j))
+        out_rate = int(self.out_sample_rate or dec.sample_rate)
+        family: list[str] = []
         if self.user_codec:
             candidates = [self.user_codec]
         else:
-            candidates = _default_codec(self.ext, self.default_enc, j.dec.codec)
-            candidates = [c for c in dict.fromkeys(candidates) if encoder_available(c)]
-        j.make(self._maker(j))
-        out_rate = int(self.out_sample_rate or j.dec.sample_rate)
+            family = family_encoders(dec.codec, dec.bits, self.ext)
+            candidates = [c for c in dict.fromkeys([*family, self.default_enc]) if encoder_available(c)]
+        keep = self.user_codec is None and same_container(self.src, self.dst)
         errors: list[str] = []
         for codec in candidates:
+            if keep and codec not in family:
+                break
+            if not self.user_codec:
+                problem = encoder_problem(codec, rate=out_rate, channels=dec.channels, layout=dec.layout,
+                                          bits=dec.bits)
+                rate = choose_rate(av.Codec(codec, "w"), out_rate)
+                if problem is None and keep and self.out_sample_rate is None and rate != dec.sample_rate:
+                    problem = f"{codec} runs at {rate} Hz, the input at {dec.sample_rate} Hz"
+                if problem:
+                    errors.append(problem)
+                    continue
             try:
                 j.open_encoder(oc, codec=codec, bitrate=self.bitrate, out_rate=out_rate)
                 return
             except av.FFmpegError as exc:
                 raise ParameterError(
-                    f"{self.dst}: encoder {codec} rejects {j.dec.channels} ch at {out_rate} Hz: {exc}"
+                    f"{self.dst}: encoder {codec} rejects {dec.channels} ch at {out_rate} Hz: {error_text(exc)}"
                 ) from exc
             except ValueError as exc:  # the container cannot hold this codec
                 if isinstance(exc, (ParameterError, FormatError)):
                     raise
-                errors.append(str(exc))
+                errors.append(f"{codec}: {exc}")
+        if keep:
+            why = "; ".join(errors) or f"this FFmpeg build has no encoder for it that {self.ext} holds"
+            raise ParameterError(
+                f"{self.dst}: cannot keep the input's {dec.codec} audio ({dec.channels} ch, {dec.sample_rate} Hz) "
+                f"in {self.ext}: {why}; choose the output codec (--codec / audio_codec, e.g. "
+                f"{self.default_enc}) to convert it")
         raise ParameterError(f"{self.dst}: no usable audio encoder for {self.muxer}: tried {candidates}: {errors}")
 
     def _maker(self, j: _AudioJob) -> Callable[[int, int], Any]:
@@ -596,6 +640,7 @@ class _CleanJob:
         except Exception:  # pragma: no cover - cosmetic
             pass
         self._out_stream_of[s.index] = o
+        self._tallies[s.index] = StreamTally(s.index, s.type)
         if kind == "video":
             self.n_video += 1
         else:
@@ -606,6 +651,7 @@ class _CleanJob:
         o = self._out_stream_of.get(packet.stream_index)
         if o is None or not packet.size:
             return
+        self._tallies[packet.stream_index].add(packet)
         packet.stream = o
         try:
             oc.mux(packet)
@@ -630,5 +676,7 @@ class _CleanJob:
         for j in jobs:
             j.decode(None)
         self.reports = tuple(j.finish() for j in jobs)
+        for index, tally in self._tallies.items():  # copied streams: complete as the headers declare?
+            check_packets(self.src, self.container_format, self.in_streams[index], tally)
         r0 = self.reports[0]
         update(self.total_s or r0.input_samples / r0.input_sample_rate)

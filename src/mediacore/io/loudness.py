@@ -10,7 +10,7 @@ import av
 import numpy as np
 
 from mediacore.errors import MediaError
-from mediacore.io._av import audio_streams_or_raise, open_input
+from mediacore.io._av import audio_streams_or_raise, error_text, open_input
 from mediacore.io.read import AudioStreamDecoder
 from mediacore.stages.loudness import LoudnessMeter
 
@@ -70,7 +70,7 @@ def measure_processed_loudness(path: str, make_pipeline: Callable[[int, int], An
                                all_streams: bool) -> dict[int, float]:
     """{input stream index: integrated loudness (LUFS) of make_pipeline's output}
     for the audio streams clean_media processes (all of them, or the first)."""
-    with open_input(path) as ic:
+    with open_input(path, complete=True) as ic:
         streams = audio_streams_or_raise(ic, path)
         if not all_streams:
             streams = streams[:1]
@@ -81,7 +81,7 @@ def measure_processed_loudness(path: str, make_pipeline: Callable[[int, int], An
                 if j is not None:  # demux may end with flush packets of other streams
                     j.feed(packet)
         except av.FFmpegError as exc:
-            raise MediaError(f"{path}: corrupt or truncated (demux error): {exc}") from exc
+            raise MediaError(f"{path}: corrupt or truncated (demux error): {error_text(exc)}") from exc
         for j in jobs.values():
             j.feed(None)
         return {i: j.result() for i, j in jobs.items()}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 from fractions import Fraction
 from typing import Any
 
@@ -11,7 +12,15 @@ import av
 import numpy as np
 
 from mediacore.errors import FormatError, MediaError, ParameterError
-from mediacore.io._av import audio_streams_or_raise, check_finite, frame_to_float, open_input
+from mediacore.io._av import audio_streams_or_raise, check_finite, error_text, frame_to_float, open_input
+from mediacore.io.integrity import (
+    StreamTally,
+    check_packets,
+    declared_duration,
+    declared_length,
+    fmt_seconds,
+    truncated_error,
+)
 
 #: largest tail (in input samples) we are willing to trim as codec end padding
 MAX_END_PADDING = 4608
@@ -31,6 +40,7 @@ class AudioStreamDecoder:
     def __init__(self, path: str, container: Any, stream: Any) -> None:
         self.path = path
         self.stream = stream
+        self.tally = StreamTally(stream.index, "audio")
         self.index: int = stream.index
         self._stream_duration: int | None = stream.duration
         self._time_base: Fraction | None = stream.time_base
@@ -57,10 +67,18 @@ class AudioStreamDecoder:
         # MP4/MOV is where FFmpeg leaves AAC end padding in place (edit-list end is not applied)
         self._trim_tail = "mp4" in fmt or "mov" in fmt
 
+    @property
+    def bits(self) -> int | str | None:
+        """Sample depth the input codec keeps: the PCM width (8/16/24/32, ``"flt"``,
+        ``"dbl"``), FLAC/ALAC bits per sample (from STREAMINFO / the ALAC cookie);
+        None for lossy codecs."""
+        return codec_bits(self.codec, self.stream.codec_context.extradata)
+
     # -- decoding ---------------------------------------------------------------
     def decode(self, packet: Any | None) -> list[np.ndarray]:
         """Decode one packet (``None`` or an empty packet flushes)."""
         if packet is not None and packet.size:
+            self.tally.add(packet)
             if packet.pts is not None and packet.duration:
                 end = (packet.pts + packet.duration) * packet.time_base
                 if self._pkt_end is None or end > self._pkt_end:
@@ -76,10 +94,10 @@ class AudioStreamDecoder:
             frames = self.stream.codec_context.decode(packet)
         except av.FFmpegError as exc:
             at = self.total / self.sample_rate if self.sample_rate else 0.0
-            raise MediaError(
-                f"{self.path}: audio stream #{self.index} is corrupt or truncated "
-                f"(decoder error at {at:.3f} s): {exc}"
-            ) from exc
+            declared = declared_duration(self.path, self.container_format, self.stream)
+            expected = (f"{fmt_seconds(declared[0])} of audio stream #{self.index} ({declared[1]})" if declared
+                        else f"decodable audio in stream #{self.index}")
+            raise truncated_error(self.path, expected, f"{at:.3f} s, then a decoder error: {error_text(exc)}") from exc
         out = []
         for frame in frames:
             if frame.samples == 0:
@@ -131,28 +149,6 @@ class AudioStreamDecoder:
             return expected
         return n
 
-    def declared_length(self) -> tuple[int, int] | None:
-        """(samples the headers promise, tolerance) where a header states the
-        length reliably: the WAV ``data`` chunk size, FLAC STREAMINFO, AIFF,
-        the Matroska/WebM per-track DURATION tag (tolerance 0.25 s); else None."""
-        fmt = self.container_format.split(",")
-        rate = self.sample_rate
-        if "wav" in fmt:
-            n = _wav_declared_frames(self.path)
-            return None if n is None else (n, 0)
-        if ("flac" in fmt and self.codec == "flac") or ("aiff" in fmt and self.codec.startswith("pcm_")):
-            if self._stream_duration and self._time_base:
-                return round(self._stream_duration * self._time_base * rate), 0
-            return None
-        if "matroska" in fmt or "webm" in fmt:
-            tag = next((v for k, v in self._metadata.items() if k.upper() == "DURATION"), None)
-            secs = _parse_hms(tag) if tag else None
-            if secs is None:
-                return None
-            start = self.start_time or 0.0
-            return round((secs - start) * rate), round(0.25 * rate)
-        return None
-
     def check_not_empty(self) -> None:
         """FormatError for a valid but empty stream; MediaError if nothing decodable
         was found and the header is not valid either (junk the demuxer accepted)."""
@@ -166,56 +162,42 @@ class AudioStreamDecoder:
         raise FormatError(f"{self.path}: audio stream #{self.index} is empty: expected at least 1 sample, got 0")
 
     def check_complete(self) -> None:
-        """Raise MediaError if a reliable header promises more samples than the file holds."""
-        declared = self.declared_length()
+        """MediaError if the demuxer flagged a packet corrupt, the MP4 sample table
+        lists more packets than were read, or a reliable header (WAV data size,
+        FLAC STREAMINFO, AIFF COMM, Matroska DURATION) promises more samples than
+        were decoded (see :mod:`mediacore.io.integrity`)."""
+        check_packets(self.path, self.container_format, self.stream, self.tally)
+        declared = declared_length(self.path, self.container_format, self.codec, self.sample_rate,
+                                   self._stream_duration, self._time_base, self._metadata, self.start_time,
+                                   self._max_frame)
         if declared is None:
             return
-        n, tol = declared
+        n, tol, where = declared
         if self.total < n - tol:
             rate = self.sample_rate
-            raise MediaError(
-                f"{self.path}: truncated: header declares {n} samples ({n / rate:.3f} s) of audio "
-                f"stream #{self.index} but the file holds only {self.total} ({self.total / rate:.3f} s)"
-            )
+            raise truncated_error(
+                self.path, f"{n} samples ({n / rate:.3f} s) of audio stream #{self.index} ({where})",
+                f"{self.total} ({self.total / rate:.3f} s)")
 
 
-def _parse_hms(text: str) -> float | None:
-    """'HH:MM:SS.fffffffff' -> seconds."""
-    try:
-        h, m, sec = text.strip().split(":")
-        return int(h) * 3600 + int(m) * 60 + float(sec)
-    except (ValueError, AttributeError):
-        return None
-
-
-def _wav_declared_frames(path: str) -> int | None:
-    """Sample frames declared by a RIFF/WAVE ``data`` chunk, or None when the
-    header does not say (RF64, streaming sizes 0 / 0xFFFFFFFF, unparsable)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(12)
-            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                return None
-            block_align = None
-            for _ in range(64):  # bounded chunk walk
-                hdr = fh.read(8)
-                if len(hdr) < 8:
-                    return None
-                cid, size = hdr[:4], int.from_bytes(hdr[4:], "little")
-                if cid == b"fmt ":
-                    body = fh.read(min(size, 64))
-                    if len(body) < 14:
-                        return None
-                    block_align = int.from_bytes(body[12:14], "little")
-                    fh.seek(size - len(body) + (size & 1), 1)
-                elif cid == b"data":
-                    if not block_align or size in (0, 0xFFFFFFFF):
-                        return None
-                    return size // block_align
-                else:
-                    fh.seek(size + (size & 1), 1)
-    except OSError:
-        return None
+def codec_bits(codec: str, extradata: bytes | None) -> int | str | None:
+    """See :attr:`AudioStreamDecoder.bits`."""
+    m = re.fullmatch(r"pcm_([suf])(8|16|24|32|64)(le|be|_planar)?", codec)
+    if m:
+        if m.group(1) == "f":
+            return "flt" if m.group(2) == "32" else "dbl"
+        return int(m.group(2))
+    ed = bytes(extradata or b"")
+    if codec == "flac":
+        if ed[:4] == b"fLaC":
+            ed = ed[8:]
+        if len(ed) >= 18:
+            return (((ed[12] & 1) << 4) | (ed[13] >> 4)) + 1
+    if codec == "alac":
+        if ed[4:8] == b"alac":
+            ed = ed[12:]
+        if len(ed) >= 6 and ed[5]:
+            return int(ed[5])
     return None
 
 
@@ -244,7 +226,7 @@ def read_audio(path: str | os.PathLike[str], *, stream: int = 0) -> tuple[np.nda
     ParameterError (bad ``stream``).
     """
     p = os.fspath(path)
-    with open_input(p) as container:
+    with open_input(p, complete=True) as container:
         s = _select_stream(p, container, stream)
         dec = AudioStreamDecoder(p, container, s)
         blocks: list[np.ndarray] = []
@@ -254,7 +236,7 @@ def read_audio(path: str | os.PathLike[str], *, stream: int = 0) -> tuple[np.nda
             blocks.extend(dec.decode(None))
         except av.FFmpegError as exc:
             raise MediaError(
-                f"{p}: corrupt or truncated (demux error after {dec.total} samples): {exc}"
+                f"{p}: corrupt or truncated (demux error after {dec.total} samples): {error_text(exc)}"
             ) from exc
         dec.check_not_empty()
         dec.check_complete()

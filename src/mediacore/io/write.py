@@ -18,6 +18,7 @@ from mediacore.io._av import (
     DEFAULT_BITRATE_PER_CHANNEL,
     LOSSY_ENCODERS,
     check_finite,
+    error_text,
     float_to_frame,
     frame_to_float,
     layout_name,
@@ -26,6 +27,9 @@ from mediacore.io._av import (
     resolve_codec,
 )
 from mediacore.io.atomic import atomic_output
+
+#: output muxers that cannot carry the encoder's priming (no edit list, pre-skip or gapless tag)
+NO_PRIMING_MUXERS = {"adts", "avi", "mpegts"}
 
 #: frame size used for encoders that accept any frame size (PCM, ...)
 VARIABLE_FRAME_SIZE = 4096
@@ -89,21 +93,84 @@ def choose_rate(codec: Any, rate: int) -> int:
     return higher[0] if higher else max(rates)
 
 
-def choose_format(codec: Any) -> tuple[str, str]:
-    """(FFmpeg sample format, conversion format) for an encoder.  The conversion
-    format differs only for 24-bit PCM, which FFmpeg carries in s32."""
+def choose_format(codec: Any, bits: int | str | None = None) -> tuple[str, str, dict[str, str]]:
+    """(FFmpeg sample format, conversion format, encoder options) for an encoder.
+
+    The conversion format differs only for 24-bit audio, which FFmpeg carries
+    in s32 (``"s24"``: values rounded to 24 bits in the top bits).  FLAC and
+    ALAC keep the input's integer depth *bits* (16 when unknown or lossy);
+    encoders FFmpeg marks experimental get ``strict=experimental``."""
     formats = [f.name for f in (codec.audio_formats or ())]
+    options = {"strict": "experimental"} if getattr(codec, "experimental", False) else {}
     if codec.name in ("pcm_s24le", "pcm_s24be", "pcm_s24daud"):
-        return formats[0], "s24"
-    if codec.name in ("flac", "alac") and ("s16" in formats or "s16p" in formats):
-        fmt = "s16" if "s16" in formats else "s16p"
-        return fmt, fmt
+        return formats[0], "s24", options
+    if codec.name in ("flac", "alac"):
+        planar = codec.name == "alac"
+        wide = "s32p" if planar else "s32"
+        if isinstance(bits, int) and bits > 16 and wide in formats:
+            if bits > 24:
+                options.update(bits_per_raw_sample="32", strict="experimental")
+                return wide, wide, options
+            options["bits_per_raw_sample"] = "24"
+            return wide, "s24p" if planar else "s24", options
+        narrow = "s16p" if planar else "s16"
+        if narrow in formats:
+            return narrow, narrow, options
     for f in _FORMAT_PREFERENCE:
         if f in formats:
-            return f, f
+            return f, f, options
     if formats:
-        return formats[0], formats[0]
-    return "fltp", "fltp"
+        return formats[0], formats[0], options
+    return "fltp", "fltp", options
+
+
+def encoder_priming(codec: Any, rate: int, fmt: str, layout: str, bit_rate: int | None,
+                    options: dict[str, str]) -> int:
+    """Priming samples *codec* puts in front of the signal (the negative pts of its
+    first packet; 1024 for AAC, 1105 for LAME), measured on a scratch encoder."""
+    cc = av.CodecContext.create(codec)
+    cc.sample_rate, cc.format, cc.layout, cc.time_base = rate, fmt, layout, Fraction(1, rate)
+    if bit_rate:
+        cc.bit_rate = bit_rate
+    if options:
+        cc.options = dict(options)
+    cc.open()
+    n = int(cc.frame_size) or VARIABLE_FRAME_SIZE
+    silence = np.zeros((av.AudioLayout(layout).nb_channels, n), np.float32)
+    for i in range(8):
+        frame = float_to_frame(silence, fmt, layout, rate)
+        frame.pts, frame.time_base = i * n, Fraction(1, rate)
+        for packet in cc.encode(frame):
+            return max(0, -int(packet.pts)) if packet.pts is not None else 0
+    return 0
+
+
+def encoder_problem(codec_name: str, *, rate: int, channels: int, layout: str | None = None,
+                    bits: int | str | None = None) -> str | None:
+    """Why *codec_name* cannot encode *channels* at *rate* Hz in this FFmpeg build
+    (its own words), or None if it can; tried on a scratch codec context, so no
+    output stream is added.  Like :class:`AudioStreamEncoder`, an input channel
+    layout the encoder rejects is retried with the default one."""
+    problem = None
+    for lay in dict.fromkeys([layout_name(channels, layout), layout_name(channels)]):
+        try:
+            codec = av.Codec(codec_name, "w")
+            cc = av.CodecContext.create(codec)
+            out_rate = choose_rate(codec, rate)
+            cc.sample_rate = out_rate
+            fmt, _conv, options = choose_format(codec, bits)
+            cc.format = fmt
+            cc.time_base = Fraction(1, out_rate)
+            cc.layout = lay
+            if codec.name in LOSSY_ENCODERS:
+                cc.bit_rate = default_bitrate(codec.name, channels)
+            if options:
+                cc.options = dict(options)
+            cc.open()
+            return None
+        except (av.FFmpegError, ValueError) as exc:
+            problem = problem or f"{codec_name}: {error_text(exc)}"
+    return problem
 
 
 def default_bitrate(codec_name: str, channels: int) -> int | None:
@@ -121,6 +188,12 @@ class AudioStreamEncoder:
     conversion, presentation timestamps (starting at ``start_time``) and an
     exact final length: :meth:`finish` cuts or zero-pads to ``total``.
 
+    Containers that cannot tell a decoder how many priming samples the encoder
+    put in front (ADTS, AVI, MPEG-TS: :data:`NO_PRIMING_MUXERS`) would come
+    back that much longer and later; there the first ``priming`` samples are
+    dropped instead, so the decoded output has the input's length and timing
+    (what the decoder plays in their place is the encoder's own start-up).
+
     ``holdback`` samples (at the encoder rate) are kept unencoded until
     :meth:`finish`, so the final length can still be cut by that much.
     """
@@ -136,6 +209,7 @@ class AudioStreamEncoder:
         bitrate: int | None = None,
         layout: str | None = None,
         holdback: int = 0,
+        bits: int | str | None = None,
         what: str = "output",
     ) -> None:
         self.what = what
@@ -146,8 +220,10 @@ class AudioStreamEncoder:
         self.channels = int(channels)
         self.stream = container.add_stream(codec.name, rate=self.rate)
         cc = self.stream.codec_context
-        fmt, self._conv_fmt = choose_format(codec)
+        fmt, self._conv_fmt, options = choose_format(codec, bits)
         cc.format = fmt
+        if options:
+            cc.options = dict(options)
         cc.time_base = Fraction(1, self.rate)
         self.stream.time_base = Fraction(1, self.rate)
         if codec.name in LOSSY_ENCODERS:
@@ -178,6 +254,11 @@ class AudioStreamEncoder:
         self._in_count = 0  # samples given to the resampler
         self.pts0 = 0
         self.written = 0  # samples sent to the encoder
+        #: samples still to drop from the start (encoder priming the container cannot signal)
+        self.priming = 0
+        if container.format.name in NO_PRIMING_MUXERS:
+            self.priming = encoder_priming(codec, self.rate, fmt, self.layout, self.bit_rate, options)
+        self._to_skip = self.priming
         self.packets = 0
         self._container = container
 
@@ -191,8 +272,20 @@ class AudioStreamEncoder:
             return
         if self._resampler is not None:
             x = self._resample(x)
-        self._fifo.push(x)
+        self._push(x)
         self._drain(self._holdback)
+
+    def _push(self, x: np.ndarray) -> None:
+        if self._to_skip:
+            k = min(self._to_skip, x.shape[1])
+            x = x[:, k:]
+            self._to_skip -= k
+        self._fifo.push(x)
+
+    @property
+    def delivered(self) -> int:
+        """Samples of the output so far: encoded ones plus the priming dropped in their place."""
+        return self.written + self.priming - self._to_skip
 
     def _resample(self, x: np.ndarray | None) -> np.ndarray:
         if x is None:
@@ -219,7 +312,7 @@ class AudioStreamEncoder:
             packets = self.stream.encode(None)
         else:
             frame = float_to_frame(chunk, self._conv_fmt, self.layout, self.rate)
-            frame.pts = self.pts0 + self.written
+            frame.pts = self.pts0 + self.priming + self.written
             frame.time_base = self._tb
             self.written += chunk.shape[1]
             packets = self.stream.encode(frame)
@@ -231,18 +324,18 @@ class AudioStreamEncoder:
         """Flush; cut or zero-pad to *total* samples (encoder rate) if given.
         Returns the number of samples encoded."""
         if self._resampler is not None:
-            self._fifo.push(self._resample(None))
+            self._push(self._resample(None))
         if total is not None:
-            have = self.written + self._fifo.size
+            have = self.delivered + self._fifo.size
             if have > total:
-                self._fifo.truncate(total - self.written)
+                self._fifo.truncate(total - self.delivered)
             elif have < total:
-                self._fifo.push(np.zeros((self.channels, total - have), np.float32))
+                self._push(np.zeros((self.channels, total - have), np.float32))
         self._drain(0)
         if self._fifo.size:
             self._encode(self._fifo.pop(self._fifo.size))
         self._encode(None)
-        return self.written
+        return self.delivered
 
 
 def _validate_samples(samples: Any, where: str) -> np.ndarray:
