@@ -229,6 +229,115 @@ def test_clean_refuses_out_equal_in(tmp_path, capsys):
     assert src.read_bytes() == before
 
 
+RELAY_SDP = "v=0\no=- 0 0 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 41000 RTP/AVP 111\n" \
+            "a=rtpmap:111 opus/48000/2\n"
+
+
+# (argv after the command's positional arguments, the error line exactly, or its start when it ends in "...")
+BAD_OPTIONS = [
+    (["clean", "--max-attenuation", "200"], "Denoise: expected --max-attenuation in [0.0, 80.0], got 200.0"),
+    (["clean", "--denoise", "dsp", "--max-attenuation", "-5"],
+     "Denoise: expected --max-attenuation in [0.0, 80.0], got -5.0"),
+    (["clean", "--target-level", "5"], "AGC: expected --target-level in [-60.0, 0.0], got 5.0"),
+    (["clean", "--loudness", "5"], "LoudnessNormalize: expected --loudness in [-70.0, 0.0], got 5.0"),
+    (["clean", "--loudness", "-16", "--true-peak", "3"],
+     "LoudnessNormalize: expected --true-peak in [-60.0, 0.0], got 3.0"),
+    (["clean", "--true-peak", "-2"],
+     "argument --true-peak: the ceiling applies to loudness normalisation; give --loudness"),
+    (["clean", "--sample-rate", "5"], "--sample-rate ..."),
+    (["clean", "--bitrate", "fast"], "argument --bitrate: ..."),
+    (["clean", "--codec", "nosuchcodec"], "argument --codec: ..."),
+    (["clean", "--output-ext", ".xyz"], "argument -o/--output: ..."),
+    (["batch", "--jobs", "0"], "--jobs must be >= 1, got 0"),
+    (["batch", "--max-attenuation", "200"], "Denoise: expected --max-attenuation in [0.0, 80.0], got 200.0"),
+    (["batch", "--loudness", "5"], "LoudnessNormalize: expected --loudness in [-70.0, 0.0], got 5.0"),
+    (["batch", "--true-peak", "-2"],
+     "argument --true-peak: the ceiling applies to loudness normalisation; give --loudness"),
+    (["batch", "--bitrate", "fast"], "argument --bitrate: ..."),
+    (["batch", "--ext", ".xyz"], "argument --ext: OUT_DIR/*.xyz: cannot choose an output format for extension ..."),
+    (["batch", "--missing-in-dir"], "batch: expected IN_DIR to be a directory, got ..."),
+    (["relay", "--fec", "200"], "Relay: expected --fec in 0..100, got 200"),
+    (["relay", "--payload-type", "300"], "Relay: expected --payload-type in 0..127, got 300"),
+]
+
+
+@pytest.mark.parametrize("argv,expected", BAD_OPTIONS, ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+def test_bad_option_values_are_usage_errors_naming_the_flag(tmp_path, capsys, argv, expected):
+    from mediacore.cli import FLAG_OF_PARAMETER
+
+    x, _, _ = burst_speech(16000, seconds=0.5)
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(str(src / "a.wav"), x, 16000, subtype="PCM_16")
+    command, opts = argv[0], argv[1:]
+    if command == "clean":
+        out = tmp_path / ("out.xyz" if "--output-ext" in opts else "out.wav")
+        opts = [o for o in opts if o not in ("--output-ext", ".xyz")]
+        full = ["clean", str(src / "a.wav"), "-o", str(out), *opts]
+    elif command == "batch":
+        out = tmp_path / "out"
+        in_dir = tmp_path / "nope" if "--missing-in-dir" in opts else src
+        full = ["batch", str(in_dir), str(out), *[o for o in opts if o != "--missing-in-dir"]]
+    else:
+        (tmp_path / "in.sdp").write_text(RELAY_SDP)
+        out = tmp_path / "out.sdp"
+        full = ["relay", "--sdp", str(tmp_path / "in.sdp"), "--send", "127.0.0.1:9", "--sdp-out", str(out), *opts]
+    assert main(full) == 2
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert lines[0].startswith(f"usage: mediacore {command}")
+    last = lines[-1]
+    prefix = f"mediacore {command}: error: "
+    if expected.endswith("..."):
+        assert last.startswith(prefix + expected[:-3]), last
+    else:
+        assert last == prefix + expected
+    for name in FLAG_OF_PARAMETER:  # no Python parameter names, only flags
+        assert name not in err
+    assert "Traceback" not in err and "[Errno" not in err
+    assert not out.exists()
+
+
+def test_error_text_carries_no_errno_codes(tmp_path, capsys, monkeypatch):
+    import av
+
+    import mediacore.io
+    from mediacore.errors import MediaError
+
+    x, _, _ = burst_speech(16000, seconds=0.5)
+    src = tmp_path / "in.wav"
+    sf.write(str(src), x, 16000, subtype="PCM_16")
+    raised = []
+
+    def failing(*args, **kwargs):
+        raise raised[-1]
+
+    monkeypatch.setattr(mediacore.io, "clean_media", failing)
+    cases = [
+        # an FFmpeg error that escaped unwrapped (a ValueError: it used to end in a traceback)
+        (av.error.InvalidDataError(1094995529, "Invalid data found when processing input", "cut.mp4"),
+         "cut.mp4: Invalid data found when processing input"),
+        # one wrapped with its errno text in the message
+        (MediaError("cut.mp4: corrupt or truncated (demux error): [Errno 1094995529] Invalid data found when "
+                    "processing input: 'cut.mp4'"),
+         "cut.mp4: corrupt or truncated (demux error): Invalid data found when processing input: 'cut.mp4'"),
+        (PermissionError(13, "Permission denied", "/srv/out.wav"), "/srv/out.wav: Permission denied"),
+    ]
+    for exc, expected in cases:
+        raised.append(exc)
+        assert main(["clean", str(src), "-o", str(tmp_path / "out.wav"), "-q"]) == 1
+        assert capsys.readouterr().err == f"mediacore clean: error: {expected}\n"
+    # batch: the per-file lines and the summary
+    raised.append(MediaError("a.wav: corrupt or truncated (demux error): [Errno 1094995529] Invalid data found"))
+    (tmp_path / "d").mkdir()
+    sf.write(str(tmp_path / "d" / "a.wav"), x, 16000, subtype="PCM_16")
+    assert main(["batch", str(tmp_path / "d"), str(tmp_path / "o")]) == 1
+    captured = capsys.readouterr()
+    assert "MediaError: a.wav: corrupt or truncated (demux error): Invalid data found" in captured.out
+    assert "MediaError: a.wav: corrupt or truncated (demux error): Invalid data found" in captured.err
+    assert "[Errno" not in captured.out + captured.err
+
+
 def test_keyboard_interrupt_exit_130(tmp_path, capsys, monkeypatch):
     import mediacore.io
 

@@ -1,7 +1,9 @@
 """The ``mediacore`` command line: ``clean``, ``batch``, ``demo``, ``info``, ``bench``.
 
-Exit codes: 0 success, 1 a media / format / parameter error (message on
-stderr, no traceback), 2 a usage error, 130 interrupted.
+Exit codes: 0 success, 1 a media / format error (message on stderr, no
+traceback), 2 a usage error (a bad option value or combination: checked
+before any file is read or written; the message names the flag), 130
+interrupted.  No message carries an ``[Errno N]`` code.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -32,6 +35,51 @@ SEG_SNR_RANGE = (-10.0, 35.0)
 
 class _UsageError(Exception):
     """A bad combination of arguments found after parsing (exit code 2)."""
+
+
+#: library parameter -> the flag that sets it, so that a usage error names what the user typed
+FLAG_OF_PARAMETER = {
+    "max_attenuation_db": "--max-attenuation",
+    "target_level_dbfs": "--target-level",
+    "model_path": "--model",
+    "target_lufs": "--loudness",
+    "loudness_lufs": "--loudness",
+    "ceiling_dbtp": "--true-peak",
+    "true_peak_dbtp": "--true-peak",
+    "out_sample_rate": "--sample-rate",
+    "fec_loss_percent": "--fec",
+    "payload_type": "--payload-type",
+    "max_wait_ms": "--max-wait-ms",
+}
+_PARAMETER_RE = re.compile(r"\b(" + "|".join(FLAG_OF_PARAMETER) + r")\b")
+_ERRNO_RE = re.compile(r"\[Errno -?\d+\]\s*")
+
+
+def _usage_error(exc: BaseException, flag: str | None = None) -> _UsageError:
+    """A usage error from a library check's message: parameter names become the flags that set
+    them; ``flag`` (the option whose value failed) leads the message unless it is named already."""
+    text = _PARAMETER_RE.sub(lambda m: FLAG_OF_PARAMETER[m.group(1)], error_text(exc))
+    if flag and flag not in text:
+        text = f"argument {flag}: {text}"
+    return _UsageError(text)
+
+
+def error_text(exc: BaseException | str) -> str:
+    """The message of an error as the command prints it: no ``[Errno N]`` codes (an FFmpeg error
+    says its strerror and the file it was about)."""
+    if isinstance(exc, str):
+        return _ERRNO_RE.sub("", exc)
+    text = str(exc)
+    if isinstance(exc, OSError) or _is_ffmpeg_error(exc):
+        strerror, filename = getattr(exc, "strerror", None), getattr(exc, "filename", None)
+        if strerror and _ERRNO_RE.match(text):  # a bare OSError / FFmpeg error: "[Errno N] what: 'file'"
+            text = f"{os.fspath(filename)}: {strerror}" if filename else str(strerror)
+    return _ERRNO_RE.sub("", text)
+
+
+def _is_ffmpeg_error(exc: BaseException) -> bool:
+    av = sys.modules.get("av")  # an FFmpeg error can only come from an imported PyAV
+    return av is not None and isinstance(exc, getattr(av, "FFmpegError", ()))
 
 
 # ---------------------------------------------------------------------------
@@ -67,7 +115,7 @@ def _chain_kwargs(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
     try:
         default_chain(sample_rate=48000, num_channels=1, **kwargs)
     except ParameterError as exc:
-        raise _UsageError(str(exc)) from None
+        raise _usage_error(exc) from None
     return kwargs
 
 
@@ -82,8 +130,39 @@ def _output_options(p: argparse.ArgumentParser) -> None:
 def _loudness_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loudness", metavar="LUFS", type=float,
                    help="normalise integrated loudness (ITU-R BS.1770) to LUFS, e.g. -16 or -23 (two passes)")
-    p.add_argument("--true-peak", metavar="DBTP", type=float, default=-1.0,
-                   help="true-peak ceiling with --loudness (default: %(default)s)")
+    p.add_argument("--true-peak", metavar="DBTP", type=float, default=None,
+                   help=f"true-peak ceiling with --loudness (default: {DEFAULT_TRUE_PEAK_DBTP})")
+
+
+#: --true-peak when --loudness is given without it
+DEFAULT_TRUE_PEAK_DBTP = -1.0
+
+
+def _output_kwargs(args: argparse.Namespace, out_path: str | None = None) -> dict[str, Any]:
+    """clean_media / batch_clean keyword arguments of the output options, each checked up front by
+    the library's own check (a bad value is a usage error naming its flag, before any file is read)."""
+    from mediacore.io._av import output_format, parse_bitrate, resolve_codec
+    from mediacore.stages.loudness import LoudnessNormalize
+
+    checks = [("--codec", resolve_codec, args.codec), ("--bitrate", parse_bitrate, args.bitrate)]
+    if out_path is not None:
+        checks.append(("-o/--output" if args.command == "clean" else "--ext", output_format, out_path))
+    for flag, check, value in checks:
+        if value is not None:
+            try:
+                check(value)
+            except ParameterError as exc:
+                raise _usage_error(exc, flag) from None
+    if args.loudness is None and args.true_peak is not None:
+        raise _UsageError("argument --true-peak: the ceiling applies to loudness normalisation; give --loudness")
+    true_peak = DEFAULT_TRUE_PEAK_DBTP if args.true_peak is None else args.true_peak
+    if args.loudness is not None:
+        try:  # the stage clean_media normalises with checks the same ranges
+            LoudnessNormalize(sample_rate=48000, target_lufs=args.loudness, true_peak_dbtp=true_peak)
+        except ParameterError as exc:
+            raise _usage_error(exc) from None
+    return dict(audio_codec=args.codec, bitrate=args.bitrate, loudness_lufs=args.loudness,
+                true_peak_dbtp=true_peak)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,8 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_usage(parser, args.command)
         print(f"{sub_prog}: error: {exc}", file=sys.stderr)
         return 2
-    except (MediaCoreError, OSError) as exc:
-        print(f"{sub_prog}: error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        if not isinstance(exc, (MediaCoreError, OSError)) and not _is_ffmpeg_error(exc):
+            raise  # a bug: its traceback is wanted
+        print(f"{sub_prog}: error: {error_text(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"\n{sub_prog}: interrupted", file=sys.stderr)
@@ -263,13 +344,18 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     if _same_file(args.input, args.output):
         raise _UsageError(f"OUT must differ from IN (both are {args.output})")
     options = _chain_kwargs(args, target_level_dbfs=args.target_level)
+    output = _output_kwargs(args, args.output)
 
     def make_pipeline(sr: int, ch: int):
         return default_chain(sample_rate=sr, num_channels=ch, **options)
 
-    report = clean_media(args.input, args.output, make_pipeline, audio_codec=args.codec, bitrate=args.bitrate,
-                         out_sample_rate=args.sample_rate, progress=not args.quiet,
-                         loudness_lufs=args.loudness, true_peak_dbtp=args.true_peak)
+    try:
+        report = clean_media(args.input, args.output, make_pipeline, out_sample_rate=args.sample_rate,
+                             progress=not args.quiet, **output)
+    except ParameterError as exc:
+        # clean_media's ParameterErrors are about its arguments (--sample-rate, a --codec or a
+        # stream OUT's container cannot hold): usage errors; no output was written
+        raise _usage_error(exc) from None
     if not args.quiet:
         extra = ""
         if report.video_streams_copied or report.other_streams_copied:
@@ -300,15 +386,31 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise _UsageError(f"--jobs must be >= 1, got {args.jobs}")
     chain_options = _chain_kwargs(args, target_level_dbfs=args.target_level)
+    output = _output_kwargs(args, None if args.ext is None else f"OUT_DIR/*{args.ext}")
 
     def on_result(r: Any) -> None:
         if not args.quiet and r.status != "skipped":
             what = f"{r.duration_s:.1f} s in {r.wall_s:.1f} s" if r.status == "done" else f"{r.error_type}: {r.error}"
-            print(f"{r.status:6s} {r.input_path} ({what})", file=sys.stderr, flush=True)
+            print(error_text(f"{r.status:6s} {r.input_path} ({what})"), file=sys.stderr, flush=True)
 
-    options = dict(chain_options=chain_options, audio_codec=args.codec, bitrate=args.bitrate,
-                   loudness_lufs=args.loudness, true_peak_dbtp=args.true_peak, out_ext=args.ext,
-                   overwrite=args.overwrite, on_result=on_result)
+    options = dict(chain_options=chain_options, out_ext=args.ext, overwrite=args.overwrite, on_result=on_result,
+                   **output)
+    try:  # batch_clean raises ParameterError for its arguments (IN_DIR, OUT_DIR) only; file errors are results
+        summary = _run_batch(args, batch_clean, options)
+    except ParameterError as exc:
+        raise _usage_error(exc) from None
+    print(error_text(summary.to_text()))
+    if args.summary_json:
+        from mediacore.io import atomic_output
+
+        with atomic_output(args.summary_json) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(summary.to_dict(), fh, indent=2)
+            fh.write("\n")
+    return 1 if summary.failed else 0
+
+
+def _run_batch(args: argparse.Namespace, batch_clean: Any, options: dict[str, Any]) -> Any:
+    """batch_clean on the executor the options ask for (this process, --jobs processes, --scheduler)."""
     if args.scheduler:
         try:
             from distributed import Client
@@ -317,24 +419,15 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
             raise MissingDependencyError("--scheduler needs dask.distributed: pip install 'mediacore[cluster]'") from None
         with Client(args.scheduler) as client:
-            summary = batch_clean(args.in_dir, args.out_dir, executor=client, **options)
-    elif args.jobs > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+            return batch_clean(args.in_dir, args.out_dir, executor=client, **options)
+    if args.jobs > 1:
+        from mediacore.batch import process_pool
 
-        # spawn: numba / onnxruntime threads in this process must not be forked
-        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            summary = batch_clean(args.in_dir, args.out_dir, executor=pool, **options)
-    else:
-        summary = batch_clean(args.in_dir, args.out_dir, **options)
-    print(summary.to_text())
-    if args.summary_json:
-        from mediacore.io import atomic_output
-
-        with atomic_output(args.summary_json) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(summary.to_dict(), fh, indent=2)
-            fh.write("\n")
-    return 1 if summary.failed else 0
+        # spawned workers (numba / onnxruntime threads here must not be forked); on Ctrl-C or SIGTERM every
+        # worker removes its temporary file and exits without a traceback
+        with process_pool(args.jobs) as pool:
+            return batch_clean(args.in_dir, args.out_dir, executor=pool, **options)
+    return batch_clean(args.in_dir, args.out_dir, **options)
 
 
 # ---------------------------------------------------------------------------
@@ -345,7 +438,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 def _cmd_relay(args: argparse.Namespace) -> int:
     from mediacore.integrations.rtp.command import run
 
-    return run(args)
+    try:
+        return run(args)
+    except ParameterError as exc:  # the relay's settings come from its options
+        raise _usage_error(exc) from None
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
