@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -339,3 +340,134 @@ def test_cli_batch_process_pool_and_scheduler(corpus, local_run, dask_cluster, t
     assert tree(tmp_path / "dask") == tree(out)
     assert main(["batch", str(root), str(tmp_path / "x"), "--jobs", "0"]) == 2
     assert "--jobs must be >= 1, got 0" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------
+# one extension list; temporaries owned per process; interrupting a pool
+# ---------------------------------------------------------------------------
+
+
+def test_batch_takes_every_extension_clean_writes_back(tmp_path):
+    """.aac, .aiff, .ts, .avi (and every other extension clean reads and writes back) are
+    picked up: the one list, MEDIA_EXTENSIONS, is what both use."""
+    from media_files import GENERATED, make_every_format
+
+    from mediacore.batch import MEDIA_EXTENSIONS
+    from mediacore.io import probe
+
+    assert set(GENERATED) == set(MEDIA_EXTENSIONS)
+    assert {".aac", ".aiff", ".ts", ".avi"} <= set(MEDIA_EXTENSIONS)
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    files = make_every_format(src, seconds=0.3)
+    s = batch_clean(src, out, chain_options=CHAIN)
+    assert (s.files, s.done, s.failed) == (len(MEDIA_EXTENSIONS), len(MEDIA_EXTENSIONS), 0), s.to_text()
+    assert sorted(tree(out)) == sorted(p.name for p in files.values())
+    for ext, p in files.items():
+        a, b = probe(p).audio_streams[0], probe(out / p.name).audio_streams[0]
+        assert (b.codec, b.sample_rate, b.channels) == (a.codec, a.sample_rate, a.channels), ext
+        n_in, n_out = read_audio(p)[0].shape[1], read_audio(out / p.name)[0].shape[1]
+        assert n_in <= n_out <= n_in + (1152 if ext == ".avi" else 0), (ext, n_in, n_out)
+
+
+def _temp_name(stem: str, pid: int, host: str) -> str:
+    return f".{stem}.{pid}@{host}.abc123.part.wav"
+
+
+def test_stale_temporaries_only_of_processes_that_are_gone(tmp_path):
+    """A rerun removes the temporaries of dead processes (and old-style unowned ones), never
+    those of a process still writing, here or (until an hour old) on another host."""
+    from mediacore.io.atomic import FOREIGN_STALE_S, _host, remove_stale_temporaries, temporary_owner
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    sf.write(src / "a.wav", tone(4800, 1).T, RATE, subtype="PCM_16")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        names = {
+            "live": _temp_name("b", sleeper.pid, _host()),
+            "mine": _temp_name("c", os.getpid(), _host()),
+            "dead": _temp_name("d", dead_pid, _host()),
+            "old_style": ".e.abc123.part.wav",
+            "foreign_new": _temp_name("f", 12345, "otherhost"),
+            "foreign_old": _temp_name("g", 12345, "otherhost"),
+        }
+        for name in names.values():
+            (out / name).write_bytes(b"half")
+        old = time.time() - FOREIGN_STALE_S - 60
+        os.utime(out / names["foreign_old"], (old, old))
+        assert temporary_owner(names["live"]) == (sleeper.pid, _host())
+        s = batch_clean(src, out, chain_options=CHAIN)
+        assert (s.done, s.failed) == (1, 0)
+        left = sorted(tree(out))
+        assert left == sorted(["a.wav", names["live"], names["mine"], names["foreign_new"]])
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert sorted(os.path.basename(p) for p in remove_stale_temporaries(str(out))) == [names["live"]]
+
+
+def test_two_batches_into_one_folder_both_succeed(tmp_path):
+    """A second batch started while the first is writing leaves the first one's temporary
+    file alone (it used to delete it, failing the first batch's file)."""
+    from mediacore.io import write_audio
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i in range(3):
+        write_audio(src / f"talk{i}.wav", tone(RATE * 40, i), RATE)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent.parent / "src"),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    first = subprocess.Popen([sys.executable, "-m", "mediacore", "batch", str(src), str(out), "--denoise", "dsp",
+                              "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(".part" in p.name for p in out.glob(".*")) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        parts = [p.name for p in out.glob(".*.part.wav")]
+        assert parts, "the first batch never started writing"
+        s = batch_clean(src, out, chain_options=CHAIN, overwrite=True)  # starts by removing stale temporaries
+        o, e = first.communicate(timeout=120)
+    finally:
+        first.kill()
+    assert (s.done, s.failed) == (3, 0), s.to_text()
+    assert first.returncode == 0, e
+    assert "3 file(s): 3 cleaned, 0 skipped (already done), 0 failed" in o
+    assert sorted(tree(out)) == ["talk0.wav", "talk1.wav", "talk2.wav"]
+    for i in range(3):
+        assert read_audio(out / f"talk{i}.wav")[0].shape == (1, RATE * 40)
+
+
+def test_ctrl_c_on_batch_jobs_2_is_one_line_exit_130(tmp_path):
+    """Ctrl-C in a terminal (SIGINT to the whole process group) on ``batch --jobs 2``: no
+    worker traceback, one line, exit 130, no temporary or partial file left."""
+    from mediacore.io import write_audio
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i in range(4):
+        write_audio(src / f"talk{i}.wav", tone(RATE * 40, i), RATE)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent.parent / "src"),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-m", "mediacore", "batch", str(src), str(out), "--jobs", "2",
+                             "--denoise", "dsp", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while len(list(out.glob(".*.part.wav"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(list(out.glob(".*.part.wav"))) == 2, "the workers never started writing"
+        os.killpg(proc.pid, signal.SIGINT)
+        o, e = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130
+    assert e == "\nmediacore batch: interrupted; no partial output left\n"
+    assert o == ""
+    assert [p.name for p in out.iterdir() if ".part" in p.name] == []
+    for p in out.iterdir():  # a file a worker finished before the interrupt is complete
+        assert read_audio(p)[0].shape == (1, RATE * 40)

@@ -417,3 +417,38 @@ def test_clean_with_a_trained_model_file(tmp_path, capsys):
     assert main(["clean", str(src), "-o", str(tmp_path / "c.wav"), "--model", str(tmp_path / "nope.onnx")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert not (tmp_path / "c.wav").exists()
+
+
+def test_sigterm_during_clean_exit_143_nothing_left(tmp_path, capsys, monkeypatch):
+    """SIGTERM while the output is being written is handled like Ctrl-C: the hidden
+    temporary file is removed, one line, exit 143; the previous handler comes back."""
+    import signal
+
+    import mediacore.cli as cli
+
+    class SelfTerminating:
+        """A chain that sends this process SIGTERM in its third block."""
+
+        latency = 0
+
+        def __init__(self, *, sample_rate, num_channels, **options):
+            self.output_sample_rate, self.channels, self.calls = sample_rate, num_channels, 0
+
+        def process(self, x):
+            self.calls += 1
+            if self.calls == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return x
+
+        def flush(self):
+            return np.zeros((self.channels, 0), np.float32)
+
+    monkeypatch.setattr(cli, "default_chain", lambda **kw: SelfTerminating(**kw))
+    x, _, _ = burst_speech(16000, seconds=2.0)
+    src = tmp_path / "talk.wav"
+    sf.write(str(src), x, 16000, subtype="PCM_16")
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["clean", str(src), "-o", str(tmp_path / "talk.clean.wav"), "-q"]) == 143
+    assert capsys.readouterr().err == "\nmediacore clean: terminated (SIGTERM); no partial output left\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["talk.wav"]
+    assert signal.getsignal(signal.SIGTERM) == before

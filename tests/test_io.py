@@ -15,6 +15,7 @@ import soundfile as sf
 from mediacore.errors import FormatError, MediaError, ParameterError
 from mediacore.io import clean_media, probe, read_audio, write_audio
 from mediacore.io._av import float_to_frame
+from media_files import GENERATED, make_every_format, make_file
 
 RATE = 48000
 CODEC_FRAME = {"aac": 1024, "opus": 960, "mp3": 1152, "libopus": 960}
@@ -543,76 +544,10 @@ def test_clean_in_place(media, tmp_path):
 # every container: complete or refused (truncation), formats kept, chapters
 # ---------------------------------------------------------------------------
 
-#: extension -> (audio encoder, video encoder or None, container options) of the generated files
-GENERATED = {
-    ".wav": ("pcm_s16le", None, None),
-    ".flac": ("flac", None, None),
-    ".aiff": ("pcm_s16be", None, None),
-    ".mp3": ("libmp3lame", None, None),
-    ".opus": ("libopus", None, None),
-    ".ogg": ("libopus", None, None),
-    ".aac": ("aac", None, None),
-    ".m4a": ("aac", None, {"movflags": "+faststart"}),
-    ".mka": ("libopus", None, None),
-    ".mp4": ("aac", "libx264", {"movflags": "+faststart"}),
-    ".mov": ("aac", "libx264", {"movflags": "+faststart"}),
-    ".mkv": ("libopus", "libx264", None),
-    ".webm": ("libopus", "libvpx", None),
-    ".ts": ("aac", "libx264", None),
-    ".avi": ("libmp3lame", "libx264", None),
-}
-
-
-def make_file(path, acodec, vcodec=None, *, seconds=1.0, channels=2, rate=RATE, options=None, chapters=None):
-    """A generated file: tones (+ 64x48 video at 25 fps), audio and video interleaved
-    in time order; returns the audio written (channels, n)."""
-    n = int(round(seconds * rate))
-    x = tone_noise(n, rate=rate, channels=channels, seed=3)
-    layout = "stereo" if channels == 2 else "mono"
-    with av.open(str(path), "w", options=options or {}) as oc:
-        vs = None
-        if vcodec:
-            vs = oc.add_stream(vcodec, rate=25)
-            vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
-        a = oc.add_stream(acodec, rate=rate)
-        a.layout = layout
-        if chapters:
-            oc.set_chapters(chapters)
-        cc = a.codec_context
-        cc.open()
-        fs = cc.frame_size or 1024
-        nv, vi = (int(seconds * 25) if vcodec else 0), 0
-
-        def video_until(t):
-            nonlocal vi
-            while vi < nv and vi / 25 <= t:
-                img = np.full((48, 64, 3), (vi * 9) % 255, np.uint8)
-                vf = av.VideoFrame.from_ndarray(img, format="rgb24")
-                vf.pts, vf.time_base = vi, Fraction(1, 25)
-                oc.mux(vs.encode(vf))
-                vi += 1
-
-        for i in range(0, n, fs):
-            video_until(i / rate)
-            f = float_to_frame(x[:, i:i + fs], cc.format.name, layout, rate)
-            f.pts, f.time_base = i, Fraction(1, rate)
-            oc.mux(a.encode(f))
-        oc.mux(a.encode(None))
-        if vs:
-            video_until(seconds)
-            oc.mux(vs.encode(None))
-    return x
-
-
 @pytest.fixture(scope="module")
 def every_format(tmp_path_factory):
-    """One complete 1 s file per generated format: {ext: path}."""
-    d = tmp_path_factory.mktemp("formats")
-    files = {}
-    for ext, (acodec, vcodec, options) in GENERATED.items():
-        files[ext] = d / f"clip{ext}"
-        make_file(files[ext], acodec, vcodec, options=options)
-    return files
+    """One complete 1 s file per format mediacore writes back: {ext: path}."""
+    return make_every_format(tmp_path_factory.mktemp("formats"))
 
 
 def cut(src, dst, fraction):

@@ -14,7 +14,11 @@ and writes the result to the same relative path under *out_dir*.
 * **Resumable.**  Outputs are written atomically (temporary file, then
   rename), so an output that exists is finished: it is skipped unless
   ``overwrite=True``.  Temporary files left by a killed run are removed at
-  the start.
+  the start; those of processes still writing (another batch into the same
+  folder) are left alone (:func:`mediacore.io.atomic.is_stale_temporary`).
+* **Interruptible.**  :func:`process_pool` is the local pool of the command
+  line: Ctrl-C or SIGTERM stops every worker, and each removes its temporary
+  file before it exits.
 * **One bad file never stops the batch.**  Each file's error (missing,
   corrupt, no audio, empty audio, unsupported codec, failed write, a worker
   that died) becomes a :class:`FileResult` with ``status="failed"`` and the
@@ -24,18 +28,22 @@ and writes the result to the same relative path under *out_dir*.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mediacore.errors import MediaCoreError, ParameterError
-from mediacore.io._av import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
-from mediacore.io.atomic import TEMP_MARKER
+from mediacore.errors import MediaCoreError, ParameterError, Terminated
+from mediacore.io._av import MEDIA_EXTENSIONS
+from mediacore.io.atomic import remove_stale_temporaries
 
-#: extensions picked up from the input directory by default
-MEDIA_EXTENSIONS = tuple(sorted({*AUDIO_EXTENSIONS, *VIDEO_EXTENSIONS}))
+__all__ = ["MEDIA_EXTENSIONS", "BatchSummary", "BatchTask", "FileResult", "batch_clean", "clean_file", "find_media",
+           "plan", "process_pool", "remove_stale_temporaries"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,7 @@ class BatchSummary:
 
 def clean_file(task: BatchTask) -> FileResult:
     """Clean one file; never raises for a bad file (the error is in the result)."""
+    global _busy
     import socket
 
     from mediacore.chain import default_chain
@@ -160,18 +169,95 @@ def clean_file(task: BatchTask) -> FileResult:
     except OSError as exc:
         return failed(exc, f"{task.output_path}: cannot write output: expected a writable folder {folder}, "
                            f"got: {exc}")
+    _busy = True
     try:
         report = clean_media(task.input_path, task.output_path, make_pipeline, audio_codec=task.audio_codec,
                              bitrate=task.bitrate, loudness_lufs=task.loudness_lufs,
                              true_peak_dbtp=task.true_peak_dbtp)
+    except Terminated:
+        if _pool_worker:  # the temporary file is gone; the parent is stopping this worker
+            os._exit(128 + signal.SIGTERM)
+        raise
     except MediaCoreError as exc:  # messages name the file already
         return failed(exc, str(exc))
     except (OSError, ValueError, RuntimeError) as exc:
         return failed(exc, f"{task.input_path}: {exc}")
     except Exception as exc:  # a bug must not stop the batch either; keep the traceback
         return failed(exc, f"{task.input_path}: {exc}\n{traceback.format_exc(limit=6)}")
+    finally:
+        _busy = False
     return FileResult(task.input_path, task.output_path, "done", duration_s=report.duration_s,
                       wall_s=time.perf_counter() - t0, worker=worker)
+
+
+# ---------------------------------------------------------------------------
+# local worker processes
+# ---------------------------------------------------------------------------
+
+_pool_worker = False  # set in processes started by process_pool
+_busy = False  # a clean_file call is running in this process
+
+
+def _worker_init() -> None:
+    """In each worker of :func:`process_pool`: Ctrl-C is the parent's to handle
+    (it stops the workers); SIGTERM ends the worker, removing the temporary
+    file of the file it is writing first."""
+    global _pool_worker
+    _pool_worker = True
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_sigterm)
+
+
+def _worker_sigterm(signum: int, frame: Any) -> None:
+    if _busy:
+        raise Terminated()  # unwinds clean_media (atomic_output removes its temporary), then exits
+    os._exit(128 + signum)
+
+
+class _SpawnPool(ProcessPoolExecutor):
+    """Workers start with SIGINT ignored (set while submit may spawn one, and
+    inherited through exec), so a Ctrl-C in the terminal never reaches a worker
+    that is still starting up, before :func:`_worker_init` runs."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return super().submit(fn, *args, **kwargs)
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return super().submit(fn, *args, **kwargs)
+        finally:
+            signal.signal(signal.SIGINT, old)
+
+
+@contextmanager
+def process_pool(jobs: int, *, stop_timeout_s: float = 30.0) -> Iterator[Any]:
+    """A ``ProcessPoolExecutor`` of *jobs* spawned workers for :func:`batch_clean`.
+
+    If the block is left by an exception (Ctrl-C, SIGTERM turned into
+    :class:`~mediacore.errors.Terminated`, anything else), pending files are
+    cancelled and every worker gets SIGTERM: the one writing a file removes
+    its temporary first.  Workers are waited for (up to *stop_timeout_s*, then
+    killed) before the exception propagates, so nothing is left behind and no
+    worker prints a traceback."""
+    import multiprocessing
+
+    pool = _SpawnPool(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+    try:
+        yield pool
+    except BaseException:
+        procs = list((getattr(pool, "_processes", None) or {}).values())  # the executor's worker processes
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        deadline = time.monotonic() + stop_timeout_s
+        for p in procs:
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join(5.0)
+        raise
+    pool.shutdown(wait=True)
 
 
 # ---------------------------------------------------------------------------
@@ -207,22 +293,6 @@ def plan(in_dir: str, out_dir: str, *, out_ext: str | None = None,
             rel = os.path.splitext(rel)[0] + out_ext
         tasks.append(BatchTask(os.path.abspath(src), os.path.abspath(os.path.join(out_dir, rel)), **task_options))
     return tasks
-
-
-def remove_stale_temporaries(out_dir: str) -> list[str]:
-    """Delete ``.NAME.XXXX.part.EXT`` files a killed run left behind; return their paths."""
-    removed = []
-    for root, _dirs, files in os.walk(out_dir):
-        for f in files:
-            stem, _ext = os.path.splitext(f)
-            if f.startswith(".") and stem.endswith(TEMP_MARKER):
-                p = os.path.join(root, f)
-                try:
-                    os.unlink(p)
-                    removed.append(p)
-                except FileNotFoundError:
-                    pass
-    return removed
 
 
 # ---------------------------------------------------------------------------

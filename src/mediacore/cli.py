@@ -3,7 +3,8 @@
 Exit codes: 0 success, 1 a media / format error (message on stderr, no
 traceback), 2 a usage error (a bad option value or combination: checked
 before any file is read or written; the message names the flag), 130
-interrupted.  No message carries an ``[Errno N]`` code.
+interrupted (Ctrl-C), 143 terminated (SIGTERM, handled like Ctrl-C: no
+temporary or partial file is left).  No message carries an ``[Errno N]`` code.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from mediacore import __version__
 from mediacore.chain import DENOISE_CHOICES, default_chain
-from mediacore.errors import MediaCoreError, ParameterError
+from mediacore.errors import MediaCoreError, ParameterError, Terminated
 
 PROG = "mediacore"
 
@@ -285,7 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _exit_code(exc.code)
     sub_prog = f"{PROG} {args.command}"
     try:
-        return int(args.func(args) or 0)
+        with _sigterm_as_interrupt():
+            return int(args.func(args) or 0)
     except _UsageError as exc:
         _print_usage(parser, args.command)
         print(f"{sub_prog}: error: {exc}", file=sys.stderr)
@@ -295,9 +300,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise  # a bug: its traceback is wanted
         print(f"{sub_prog}: error: {error_text(exc)}", file=sys.stderr)
         return 1
+    except Terminated:
+        print(f"\n{sub_prog}: terminated (SIGTERM); no partial output left", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        print(f"\n{sub_prog}: interrupted", file=sys.stderr)
+        print(f"\n{sub_prog}: interrupted; no partial output left", file=sys.stderr)
         return 130
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM raises :class:`~mediacore.errors.Terminated`
+    (a KeyboardInterrupt) in the main thread, so it unwinds like Ctrl-C; the
+    previous handler comes back afterwards (main() also runs inside tests)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _cmd_train(argv: list[str]) -> int:
@@ -360,6 +387,8 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         extra = ""
         if report.video_streams_copied or report.other_streams_copied:
             extra = f", copied {report.video_streams_copied} video + {report.other_streams_copied} other stream(s)"
+        if report.chapters_dropped:
+            extra += f", {report.chapters_dropped} chapter(s) dropped (the output container cannot hold them)"
         print(f"cleaned {report.duration_s:.2f} s of audio ({report.sample_rate} Hz, {report.channels} ch, "
               f"{report.audio_codec}{extra}) in {report.wall_time_s:.2f} s "
               f"({report.realtime_factor:.1f}x realtime) -> {report.output_path}")

@@ -30,3 +30,9 @@ class MediaError(MediaCoreError, OSError):
 
 class MissingDependencyError(MediaCoreError, ImportError):
     """An optional package is needed; the message names the extra to install."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process got SIGTERM.  Raised by the command line's (and batch workers')
+    handler so that everything cleans up as for Ctrl-C (temporary files are
+    removed); a KeyboardInterrupt, so ``except KeyboardInterrupt`` covers both."""
