@@ -790,3 +790,19 @@ def test_vorbis_ogg_keeps_vorbis_or_says_why(tmp_path):
         assert sorted(os.listdir(tmp_path)) == ["in.ogg"]
         rep = clean_media(src, tmp_path / "opus.ogg", identity, audio_codec="opus")  # asked for: converted
         assert (rep.audio_codec, rep.sample_rate) == ("libopus", 48000)
+
+
+def test_copied_streams_the_container_refuses(every_format, tmp_path):
+    """H.264 + AAC from MP4 into AVI: either a complete output or a MediaError naming the
+    output, the muxer and the way out (this FFmpeg's AVI muxer refuses those packets);
+    never an unwrapped FFmpeg error or a partial file."""
+    out = tmp_path / "out.avi"
+    try:
+        clean_media(every_format[".mp4"], out, identity)
+    except MediaError as exc:
+        assert str(exc).startswith(f"{out}: writing the avi output failed: ")
+        assert str(exc).endswith("(the streams copied from clip.mp4 may not fit the avi container; choose another one)")
+        assert os.listdir(tmp_path) == []
+    else:
+        assert read_audio(out)[0].shape[1] >= read_audio(every_format[".mp4"])[0].shape[1]
+        assert [p[0] for p in video_packets(out)] == [p[0] for p in video_packets(every_format[".mp4"])]

@@ -436,8 +436,14 @@ def clean_media(
                 job.prime(ic, progress)
                 with output_container(tmp, muxer, movie_timescale=job.out_rate0, what=dst,
                                       file_desc="the output file") as oc:
-                    job.build(ic, oc)
-                    job.run(oc)
+                    try:
+                        job.build(ic, oc)
+                        job.run(oc)
+                    except av.FFmpegError as exc:  # the muxer refused a packet (its own or one it interleaved)
+                        raise MediaError(
+                            f"{dst}: writing the {muxer} output failed: {error_text(exc)} (the streams copied "
+                            f"from {os.path.basename(src)} may not fit the {muxer} container; choose another one)"
+                        ) from exc
             # the input is closed before the temporary file replaces the output
     finally:
         job.close_progress()
