@@ -317,8 +317,10 @@ def open_input(path: str | os.PathLike[str], *, complete: bool = False) -> Itera
         if damage:
             raise truncated_error(p, f"a complete {file_kind(p)} file",
                                   f"one FFmpeg cannot open ({error_text(exc)})", damage) from exc
-        raise MediaError(f"{p}: cannot open as a media file (corrupt, truncated or unsupported format): "
-                         f"{error_text(exc)}") from exc
+        found = (f"text that is not valid UTF-8 in its headers ({exc})" if isinstance(exc, UnicodeDecodeError)
+                 else f"data FFmpeg cannot read ({error_text(exc)})")
+        raise MediaError(f"{p}: cannot open as a media file: expected a media file in a format FFmpeg reads, "
+                         f"found {found} (corrupt, truncated or unsupported format)") from exc
     try:
         if complete:
             check_structure(p, container)

@@ -609,8 +609,9 @@ def declared_length(path: str, container_format: str, codec: str, rate: int, str
                     max_frame: int) -> tuple[int, int, str] | None:
     """(samples the headers promise, tolerance in samples, where it is declared)
     where a header states the length reliably: the WAV ``data`` chunk size, FLAC
-    STREAMINFO, AIFF COMM, the Matroska/WebM per-track DURATION tag (tolerance:
-    two codec frames + 10 ms, for codec delay and padding); else None."""
+    STREAMINFO, AIFF COMM, the Matroska/WebM per-track DURATION tag and the Ogg
+    last-page granule position (tolerance for these two: two codec frames + 10 ms,
+    for codec delay and padding); else None."""
     fmt = set(container_format.split(","))
     if "wav" in fmt:
         n = wav_declared_frames(path)
@@ -627,6 +628,12 @@ def declared_length(path: str, container_format: str, codec: str, rate: int, str
             return None
         return (round((secs - (start or 0.0)) * rate), 2 * max(max_frame, 1) + round(0.01 * rate),
                 "the Matroska DURATION tag")
+    if "ogg" in fmt and stream_duration and time_base:
+        # FFmpeg reads the granule position of the stream's last page (the structure walk has
+        # checked that the file ends on it); a page lost inside the file (bad CRC) shows here.
+        # Tolerance as for Matroska: the Opus pre-skip and end trimming are within it
+        return (round(stream_duration * time_base * rate), 2 * max(max_frame, 1) + round(0.01 * rate),
+                "the granule position of its last Ogg page")
     return None
 
 
